@@ -1,0 +1,122 @@
+"""
+loopfree: an HTTP client with httpx's API and a Rust core whose clients
+belong to no event loop. `import loopfree as httpx` is the whole migration.
+"""
+
+from ._api import delete, get, head, options, patch, post, put, request, stream
+from ._auth import Auth, BasicAuth, FunctionAuth
+from ._client import AsyncClient, Client
+from ._config import USE_CLIENT_DEFAULT, Limits, Proxy, Timeout
+from ._content import AsyncByteStream, ByteStream, SyncByteStream
+from ._cookies import Cookies
+from ._exceptions import (
+    CloseError,
+    ConnectError,
+    ConnectTimeout,
+    CookieConflict,
+    DecodingError,
+    HTTPError,
+    HTTPStatusError,
+    InvalidURL,
+    LocalProtocolError,
+    NetworkError,
+    PoolTimeout,
+    ProtocolError,
+    ProxyError,
+    ReadError,
+    ReadTimeout,
+    RemoteProtocolError,
+    RequestError,
+    RequestNotRead,
+    ResponseNotRead,
+    StreamClosed,
+    StreamConsumed,
+    StreamError,
+    TimeoutException,
+    TooManyRedirects,
+    TransportError,
+    UnsupportedProtocol,
+    WriteError,
+    WriteTimeout,
+)
+from ._headers import Headers
+from ._loopfree import __version__
+from ._query_params import QueryParams
+from ._request import Request
+from ._response import Response
+from ._status_codes import codes
+from ._url import URL
+
+__title__ = "loopfree"
+__description__ = "An httpx-compatible HTTP client whose clients work on any event loop."
+
+# Sorted case-insensitively, as httpx's own test of its public surface expects.
+__all__ = [
+    "URL",
+    "USE_CLIENT_DEFAULT",
+    "AsyncByteStream",
+    "AsyncClient",
+    "Auth",
+    "BasicAuth",
+    "ByteStream",
+    "Client",
+    "CloseError",
+    "ConnectError",
+    "ConnectTimeout",
+    "CookieConflict",
+    "Cookies",
+    "DecodingError",
+    "FunctionAuth",
+    "HTTPError",
+    "HTTPStatusError",
+    "Headers",
+    "InvalidURL",
+    "Limits",
+    "LocalProtocolError",
+    "NetworkError",
+    "PoolTimeout",
+    "ProtocolError",
+    "Proxy",
+    "ProxyError",
+    "QueryParams",
+    "ReadError",
+    "ReadTimeout",
+    "RemoteProtocolError",
+    "Request",
+    "RequestError",
+    "RequestNotRead",
+    "Response",
+    "ResponseNotRead",
+    "StreamClosed",
+    "StreamConsumed",
+    "StreamError",
+    "SyncByteStream",
+    "Timeout",
+    "TimeoutException",
+    "TooManyRedirects",
+    "TransportError",
+    "UnsupportedProtocol",
+    "WriteError",
+    "WriteTimeout",
+    "__description__",
+    "__title__",
+    "__version__",
+    "codes",
+    "delete",
+    "get",
+    "head",
+    "options",
+    "patch",
+    "post",
+    "put",
+    "request",
+    "stream",
+]
+
+# Public names report the package, not the private module (as httpx does).
+for _name in __all__:
+    if not _name.startswith("__"):
+        _obj = globals()[_name]
+        if getattr(_obj, "__module__", "").startswith("loopfree._") and isinstance(_obj, type):
+            _obj.__module__ = "loopfree"
+del _name, _obj

@@ -1,0 +1,301 @@
+//! `Engine`: the Rust half of a `Client`/`AsyncClient`. It owns the reqwest
+//! connection pool and the connection limiter, and starts requests on the
+//! runtime. The same engine serves sync and async callers on any thread or
+//! event loop: it holds no reference to any Python event loop.
+//!
+//! The pool is tied to the process that opened it. After `fork()` the child
+//! builds a fresh pool on first use and abandons (never drops, never writes
+//! to) the inherited connections, which belong to the parent.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use bytes::Bytes;
+use futures_util::FutureExt;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyTuple};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, Url};
+
+use crate::errors::{Error, ErrorKind};
+use crate::exchange::{self, Options, RequestSpec, Timeouts};
+use crate::pending::{Pending, Shared};
+use crate::runtime::{self, Semaphore};
+
+/// Settings needed to (re)build the pool; kept to rebuild it after a fork.
+#[derive(Debug, Clone)]
+struct PoolConfig {
+    verify: bool,
+    ca_bundle_pem: Option<Vec<u8>>,
+    identity_pem: Option<Vec<u8>>,
+    http1: bool,
+    http2: bool,
+    max_connections: Option<usize>,
+    max_keepalive_connections: Option<usize>,
+    keepalive_expiry: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    proxy: Option<String>,
+    trust_env: bool,
+}
+
+/// A pool and its limiter, valid only in the process that built them.
+struct Pool {
+    pid: u32,
+    client: reqwest::Client,
+    limiter: Option<Arc<Semaphore>>,
+}
+
+impl PoolConfig {
+    fn build(&self) -> Result<Pool, Error> {
+        let config_error = |e: reqwest::Error| Error::new(ErrorKind::Transport, e.to_string());
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .referer(false)
+            .tcp_nodelay(true)
+            .pool_max_idle_per_host(self.max_keepalive_connections.unwrap_or(usize::MAX))
+            .pool_idle_timeout(self.keepalive_expiry);
+        if let Some(connect) = self.connect_timeout {
+            builder = builder.connect_timeout(connect);
+        }
+        if !self.verify {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        if let Some(pem) = &self.ca_bundle_pem {
+            // As in httpx, an explicit CA bundle replaces the default roots.
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(config_error)?;
+            builder = builder.tls_built_in_root_certs(false);
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if let Some(pem) = &self.identity_pem {
+            builder = builder.identity(reqwest::Identity::from_pem(pem).map_err(config_error)?);
+        }
+        builder = match (self.http1, self.http2) {
+            (false, true) => builder.http2_prior_knowledge(),
+            (_, false) => builder.http1_only(),
+            (true, true) => builder,
+        };
+        if let Some(proxy) = &self.proxy {
+            let proxy = reqwest::Proxy::all(proxy.as_str())
+                .map_err(|e| Error::new(ErrorKind::Proxy, e.to_string()))?;
+            builder = builder.proxy(proxy);
+        } else if !self.trust_env {
+            builder = builder.no_proxy();
+        }
+        let client = builder.build().map_err(config_error)?;
+        Ok(Pool {
+            pid: std::process::id(),
+            client,
+            limiter: self
+                .max_connections
+                .map(|n| Arc::new(Semaphore::new(n.max(1)))),
+        })
+    }
+}
+
+#[pyclass(frozen, module = "loopfree._loopfree")]
+pub struct Engine {
+    config: PoolConfig,
+    pool: ArcSwapOption<Pool>,
+}
+
+fn seconds(value: Option<f64>) -> PyResult<Option<Duration>> {
+    match value {
+        None => Ok(None),
+        Some(s) if s.is_finite() && s >= 0.0 => Ok(Some(Duration::from_secs_f64(s))),
+        Some(s) => Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "timeouts must be non-negative numbers of seconds, got {s}"
+        ))),
+    }
+}
+
+fn parse_headers(raw: &Bound<'_, PyAny>) -> Result<HeaderMap, Error> {
+    let illegal = |what: &str, value: &[u8]| {
+        Error::new(
+            ErrorKind::LocalProtocol,
+            format!("Illegal header {what}: {:?}", String::from_utf8_lossy(value)),
+        )
+    };
+    let iter = raw
+        .try_iter()
+        .map_err(|e| Error::new(ErrorKind::LocalProtocol, e.to_string()))?;
+    let mut headers = HeaderMap::new();
+    for item in iter {
+        let item = item.map_err(|e| Error::new(ErrorKind::LocalProtocol, e.to_string()))?;
+        let pair = item
+            .cast::<PyTuple>()
+            .map_err(|_| Error::new(ErrorKind::LocalProtocol, "headers must be (name, value) pairs"))?;
+        let name = pair.get_item(0).and_then(|n| n.cast_into::<PyBytes>().map_err(Into::into));
+        let value = pair.get_item(1).and_then(|v| v.cast_into::<PyBytes>().map_err(Into::into));
+        let (Ok(name), Ok(value)) = (name, value) else {
+            return Err(Error::new(ErrorKind::LocalProtocol, "header names and values must be bytes"));
+        };
+        let name_bytes = name.as_bytes();
+        let value_bytes = value.as_bytes();
+        let name = HeaderName::from_bytes(name_bytes).map_err(|_| illegal("name", name_bytes))?;
+        let value =
+            HeaderValue::from_bytes(value_bytes).map_err(|_| illegal("value", value_bytes))?;
+        headers.append(name, value);
+    }
+    Ok(headers)
+}
+
+fn parse_url(url: &str) -> Result<Url, Error> {
+    let parsed = Url::parse(url).map_err(|e| match e {
+        url::ParseError::RelativeUrlWithoutBase => Error::new(
+            ErrorKind::UnsupportedProtocol,
+            "Request URL is missing an 'http://' or 'https://' protocol.",
+        ),
+        other => Error::new(ErrorKind::InvalidUrl, format!("Invalid URL {url:?}: {other}")),
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(Error::new(
+            ErrorKind::UnsupportedProtocol,
+            format!("Request URL has an unsupported protocol '{}://'.", parsed.scheme()),
+        ));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(Error::new(
+            ErrorKind::UnsupportedProtocol,
+            "Request URL is missing a host.",
+        ));
+    }
+    Ok(parsed)
+}
+
+impl Engine {
+    /// The pool for this process, rebuilt after a fork.
+    fn pool(&self) -> Result<Arc<Pool>, Error> {
+        let current = self.pool.load_full();
+        if let Some(pool) = &current {
+            if runtime::belongs_to_this_process(pool.pid) {
+                return Ok(pool.clone());
+            }
+        }
+        let fresh = Arc::new(self.config.build()?);
+        let previous = self.pool.swap(Some(fresh.clone()));
+        if let Some(previous) = previous {
+            if !runtime::belongs_to_this_process(previous.pid) {
+                // The parent's connections: never close or write to them here.
+                std::mem::forget(previous);
+            }
+        }
+        Ok(fresh)
+    }
+}
+
+#[pymethods]
+impl Engine {
+    #[new]
+    #[pyo3(signature = (*, verify=true, ca_bundle_pem=None, identity_pem=None, http1=true, http2=false,
+        max_connections=None, max_keepalive_connections=None, keepalive_expiry=None,
+        connect_timeout=None, proxy=None, trust_env=true))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        verify: bool,
+        ca_bundle_pem: Option<Vec<u8>>,
+        identity_pem: Option<Vec<u8>>,
+        http1: bool,
+        http2: bool,
+        max_connections: Option<usize>,
+        max_keepalive_connections: Option<usize>,
+        keepalive_expiry: Option<f64>,
+        connect_timeout: Option<f64>,
+        proxy: Option<String>,
+        trust_env: bool,
+    ) -> PyResult<Self> {
+        let config = PoolConfig {
+            verify,
+            ca_bundle_pem,
+            identity_pem,
+            http1,
+            http2,
+            max_connections,
+            max_keepalive_connections,
+            keepalive_expiry: seconds(keepalive_expiry)?,
+            connect_timeout: seconds(connect_timeout)?,
+            proxy,
+            trust_env,
+        };
+        // Build now so configuration errors (bad CA bundle, bad proxy URL)
+        // surface at construction, as in httpx.
+        let pool = config.build()?;
+        Ok(Self {
+            config,
+            pool: ArcSwapOption::from_pointee(pool),
+        })
+    }
+
+    /// Start a request on the runtime and return its `Pending`. Everything
+    /// that can be checked locally (URL, scheme, header bytes) is checked
+    /// here, before anything reaches the wire.
+    #[pyo3(signature = (method, url, headers, body, timeouts, follow_redirects, max_redirects))]
+    #[allow(clippy::too_many_arguments)]
+    fn start(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &Bound<'_, PyAny>,
+        body: Option<&[u8]>,
+        timeouts: (Option<f64>, Option<f64>, Option<f64>, Option<f64>),
+        follow_redirects: bool,
+        max_redirects: usize,
+    ) -> PyResult<Pending> {
+        let method = Method::from_bytes(method.as_bytes()).map_err(|_| {
+            Error::new(ErrorKind::LocalProtocol, format!("Illegal method {method:?}"))
+        })?;
+        let url = parse_url(url)?;
+        let headers = parse_headers(headers)?;
+        let (connect, read, write, pool_timeout) = timeouts;
+        let options = Options {
+            timeouts: Timeouts {
+                connect: seconds(connect)?,
+                read: seconds(read)?,
+                write: seconds(write)?,
+                pool: seconds(pool_timeout)?,
+            },
+            follow_redirects,
+            max_redirects,
+        };
+        let spec = RequestSpec {
+            method,
+            url,
+            headers,
+            body: body.map(Bytes::copy_from_slice),
+        };
+        let pool = self.pool()?;
+        let rt = runtime::current()?;
+        let shared = Shared::new();
+        let task_shared = shared.clone();
+        let task_rt = rt.clone();
+        let client = pool.client.clone();
+        let limiter = pool.limiter.clone();
+        let abort = rt.spawn(async move {
+            let outcome = AssertUnwindSafe(exchange::run(client, limiter, spec, options))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|payload| Err(Error::from_panic(&*payload)));
+            task_shared.complete(outcome, &task_rt);
+        });
+        Ok(Pending::new(shared, abort, rt))
+    }
+
+    /// Drop the pool: idle connections close. In-flight requests finish on
+    /// their own clone of it.
+    fn close(&self) {
+        if let Some(previous) = self.pool.swap(None) {
+            if !runtime::belongs_to_this_process(previous.pid) {
+                std::mem::forget(previous);
+            }
+        }
+    }
+
+    /// Pid of the process that built the current pool (None once closed).
+    #[getter]
+    fn pool_pid(&self) -> Option<u32> {
+        self.pool.load().as_ref().map(|p| p.pid)
+    }
+}

@@ -1,0 +1,319 @@
+//! One request/response exchange on the runtime, redirects included: the hot
+//! path. Everything here runs on tokio worker threads without the GIL; only
+//! [`Exchange::into_python`] runs on the caller's thread with it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyTuple};
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, COOKIE};
+use reqwest::{Method, StatusCode, Url, Version};
+
+use crate::decode;
+use crate::errors::{Error, ErrorKind, Phase};
+use crate::redirect::{self, NextRequest};
+use crate::runtime::{self, Semaphore, SemaphorePermit};
+
+/// Per-request timeouts, as in httpx's `Timeout`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timeouts {
+    pub connect: Option<Duration>,
+    pub read: Option<Duration>,
+    pub write: Option<Duration>,
+    pub pool: Option<Duration>,
+}
+
+impl Timeouts {
+    /// Bound on connecting, writing the request and waiting for the head.
+    /// reqwest enforces the connect part itself; this is the outer bound.
+    fn send_limit(&self, has_body: bool) -> Option<Duration> {
+        let read = self.read?;
+        let write = if has_body {
+            self.write.unwrap_or_default()
+        } else {
+            Duration::ZERO
+        };
+        Some(read + write + self.connect.unwrap_or_default())
+    }
+}
+
+/// What to send.
+#[derive(Debug, Clone)]
+pub struct RequestSpec {
+    pub method: Method,
+    pub url: Url,
+    pub headers: HeaderMap,
+    pub body: Option<Bytes>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub timeouts: Timeouts,
+    pub follow_redirects: bool,
+    pub max_redirects: usize,
+}
+
+/// One response, fully read and decoded.
+pub struct Hop {
+    status: StatusCode,
+    version: Version,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+/// The request that produced a hop of the history.
+pub struct SentRequest {
+    method: Method,
+    url: Url,
+    headers: HeaderMap,
+}
+
+/// The outcome of [`run`].
+pub struct Exchange {
+    response: Hop,
+    elapsed: Duration,
+    /// Set when redirects were followed: the request behind `response`.
+    final_request: Option<SentRequest>,
+    history: Vec<(SentRequest, Hop)>,
+    /// Set when a redirect was *not* followed (httpx's `next_request`).
+    next_request: Option<NextRequest>,
+}
+
+async fn acquire(
+    limiter: Option<Arc<Semaphore>>,
+    pool: Option<Duration>,
+) -> Result<Option<SemaphorePermit>, Error> {
+    let Some(semaphore) = limiter else {
+        return Ok(None);
+    };
+    match runtime::timeout(pool, semaphore.acquire_owned()).await {
+        Ok(Ok(permit)) => Ok(Some(permit)),
+        Ok(Err(_closed)) => Err(Error::new(ErrorKind::PoolTimeout, "the pool was closed")),
+        Err(_elapsed) => Err(Error::new(ErrorKind::PoolTimeout, "timed out")),
+    }
+}
+
+async fn send(
+    client: &reqwest::Client,
+    spec: &RequestSpec,
+    timeouts: &Timeouts,
+) -> Result<reqwest::Response, Error> {
+    let mut request = reqwest::Request::new(spec.method.clone(), spec.url.clone());
+    *request.headers_mut() = spec.headers.clone();
+    if let Some(body) = &spec.body {
+        *request.body_mut() = Some(reqwest::Body::from(body.clone()));
+    }
+    let limit = timeouts.send_limit(spec.body.as_ref().is_some_and(|b| !b.is_empty()));
+    match runtime::timeout(limit, client.execute(request)).await {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(err)) => Err(Error::from_reqwest(&err, Phase::Send)),
+        Err(_elapsed) => Err(Error::new(ErrorKind::ReadTimeout, "timed out")),
+    }
+}
+
+async fn read_body(mut response: reqwest::Response, read: Option<Duration>) -> Result<Hop, Error> {
+    let status = response.status();
+    let version = response.version();
+    let headers = std::mem::take(response.headers_mut());
+    // Keep a lone chunk as it is; copy only when the body comes in pieces.
+    let mut first: Option<Bytes> = None;
+    let mut rest: Option<BytesMut> = None;
+    loop {
+        let chunk = match runtime::timeout(read, response.chunk()).await {
+            Ok(Ok(Some(chunk))) => chunk,
+            Ok(Ok(None)) => break,
+            Ok(Err(err)) => return Err(Error::from_reqwest(&err, Phase::Read)),
+            Err(_elapsed) => return Err(Error::new(ErrorKind::ReadTimeout, "timed out")),
+        };
+        match (&mut first, &mut rest) {
+            (None, _) => first = Some(chunk),
+            (Some(head), None) => {
+                let mut buf = BytesMut::with_capacity(head.len() + chunk.len() * 2);
+                buf.extend_from_slice(head);
+                buf.extend_from_slice(&chunk);
+                rest = Some(buf);
+            }
+            (Some(_), Some(buf)) => buf.extend_from_slice(&chunk),
+        }
+    }
+    let raw = match rest {
+        Some(buf) => buf.freeze(),
+        None => first.unwrap_or_default(),
+    };
+    let encodings: Vec<&str> = headers
+        .get_all(CONTENT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let body = decode::decode(&encodings, raw)?;
+    Ok(Hop {
+        status,
+        version,
+        headers,
+        body,
+    })
+}
+
+/// Send `spec`, following redirects if asked, and read the whole response.
+pub async fn run(
+    client: reqwest::Client,
+    limiter: Option<Arc<Semaphore>>,
+    mut spec: RequestSpec,
+    options: Options,
+) -> Result<Exchange, Error> {
+    let _permit = acquire(limiter, options.timeouts.pool).await?;
+    let started = Instant::now();
+    let mut history: Vec<(SentRequest, Hop)> = Vec::new();
+    let mut cookies: Option<HeaderValue> = spec.headers.get(COOKIE).cloned();
+    loop {
+        if history.len() > options.max_redirects {
+            return Err(Error::new(
+                ErrorKind::TooManyRedirects,
+                "Exceeded maximum allowed redirects.",
+            ));
+        }
+        if !matches!(spec.url.scheme(), "http" | "https") {
+            return Err(Error::new(
+                ErrorKind::UnsupportedProtocol,
+                format!(
+                    "Request URL has an unsupported protocol '{}://'.",
+                    spec.url.scheme()
+                ),
+            ));
+        }
+        let response = send(&client, &spec, &options.timeouts).await?;
+        cookies = redirect::merge_set_cookies(cookies.as_ref(), response.headers());
+        let next = redirect::next_request(
+            &spec.method,
+            &spec.url,
+            &spec.headers,
+            response.status(),
+            response.headers(),
+            cookies.as_ref(),
+        )?;
+        let hop = read_body(response, options.timeouts.read).await?;
+        match next {
+            Some(next) if options.follow_redirects => {
+                let sent = SentRequest {
+                    method: spec.method,
+                    url: spec.url,
+                    headers: spec.headers,
+                };
+                history.push((sent, hop));
+                spec = RequestSpec {
+                    body: if next.keep_body { spec.body } else { None },
+                    method: next.method,
+                    url: next.url,
+                    headers: next.headers,
+                };
+            }
+            next => {
+                let final_request = if history.is_empty() {
+                    None
+                } else {
+                    Some(SentRequest {
+                        method: spec.method,
+                        url: spec.url,
+                        headers: spec.headers,
+                    })
+                };
+                return Ok(Exchange {
+                    response: hop,
+                    elapsed: started.elapsed(),
+                    final_request,
+                    history,
+                    next_request: next,
+                });
+            }
+        }
+    }
+}
+
+fn version_bytes(version: Version) -> &'static [u8] {
+    match version {
+        Version::HTTP_09 => b"HTTP/0.9",
+        Version::HTTP_10 => b"HTTP/1.0",
+        Version::HTTP_2 => b"HTTP/2",
+        Version::HTTP_3 => b"HTTP/3",
+        _ => b"HTTP/1.1",
+    }
+}
+
+fn headers_to_python<'py>(py: Python<'py>, headers: &HeaderMap) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for (name, value) in headers {
+        let pair = PyTuple::new(
+            py,
+            [
+                PyBytes::new(py, name.as_str().as_bytes()),
+                PyBytes::new(py, value.as_bytes()),
+            ],
+        )?;
+        list.append(pair)?;
+    }
+    Ok(list)
+}
+
+impl Hop {
+    /// (status, http_version, reason_phrase, headers, body)
+    fn into_python<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let reason = self.status.canonical_reason().unwrap_or("");
+        (
+            self.status.as_u16(),
+            PyBytes::new(py, version_bytes(self.version)),
+            PyBytes::new(py, reason.as_bytes()),
+            headers_to_python(py, &self.headers)?,
+            PyBytes::new(py, &self.body),
+        )
+            .into_pyobject(py)
+    }
+}
+
+impl SentRequest {
+    /// (method, url, headers)
+    fn into_python<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        (
+            self.method.as_str(),
+            self.url.as_str(),
+            headers_to_python(py, &self.headers)?,
+        )
+            .into_pyobject(py)
+    }
+}
+
+impl Exchange {
+    /// `(response, elapsed, final_request, history, next_request)` where
+    /// response is `(status, http_version, reason, headers, body)`, each
+    /// request is `(method, url, headers)`, history is a list of
+    /// `(request, response)` and next_request adds a keep-body flag.
+    pub fn into_python(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let history = PyList::empty(py);
+        for (sent, hop) in self.history {
+            history.append((sent.into_python(py)?, hop.into_python(py)?))?;
+        }
+        let final_request = match self.final_request {
+            Some(sent) => Some(sent.into_python(py)?),
+            None => None,
+        };
+        let next_request = match self.next_request {
+            Some(next) => Some((
+                next.method.as_str().to_owned(),
+                next.url.as_str().to_owned(),
+                headers_to_python(py, &next.headers)?,
+                next.keep_body,
+            )),
+            None => None,
+        };
+        let tuple = (
+            self.response.into_python(py)?,
+            self.elapsed.as_secs_f64(),
+            final_request,
+            history,
+            next_request,
+        )
+            .into_pyobject(py)?;
+        Ok(tuple.into_any().unbind())
+    }
+}

@@ -1,0 +1,38 @@
+//! Rust core of loopfree. This file only wires modules together.
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+mod decode;
+mod engine;
+mod errors;
+mod exchange;
+mod gil;
+mod pending;
+mod redirect;
+mod runtime;
+
+use pyo3::prelude::*;
+
+/// Runtimes this process abandoned because it was forked (0 in a process
+/// that never forked after first use).
+#[pyfunction]
+fn abandoned_runtimes() -> usize {
+    runtime::abandoned_runtimes()
+}
+
+#[pymodule]
+#[pyo3(name = "_loopfree")]
+fn loopfree_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<engine::Engine>()?;
+    m.add_class::<pending::Pending>()?;
+    m.add_function(wrap_pyfunction!(abandoned_runtimes, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,206 @@
+//! `Pending`: the one completion mechanism shared by every calling context.
+//!
+//! A request always runs on the runtime. Its caller holds a `Pending` and is
+//! woken in the way that suits it:
+//! - sync code blocks in [`Pending::wait`] on a condition variable, without the
+//!   GIL, and still runs Python signal handlers every few milliseconds;
+//! - async code and gevent register a callback with
+//!   [`Pending::add_done_callback`] that wakes their loop or hub from the
+//!   completion thread.
+//!
+//! A `Pending` holds no reference to any event loop once it is done: the
+//! callback is dropped as soon as it has run, or when the request is cancelled.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use pyo3::prelude::*;
+
+use crate::errors::{Error, ErrorKind};
+use crate::exchange::Exchange;
+use crate::gil;
+use crate::runtime::{Callback, ProcessRuntime};
+
+/// How often a sync wait wakes to run Python signal handlers (Ctrl-C).
+const SIGNAL_CHECK_INTERVAL: Duration = Duration::from_millis(20);
+
+enum Slot {
+    Running { callback: Option<Callback> },
+    Done(Result<Exchange, Error>),
+    Taken,
+}
+
+pub struct Shared {
+    slot: Mutex<Slot>,
+    ready: Condvar,
+}
+
+impl Shared {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            slot: Mutex::new(Slot::Running { callback: None }),
+            ready: Condvar::new(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Slot> {
+        // Poisoning cannot leave the slot half-written: every write is a
+        // single assignment. Recover instead of panicking.
+        self.slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Store the outcome (first writer wins) and wake the caller.
+    pub fn complete(&self, outcome: Result<Exchange, Error>, runtime: &ProcessRuntime) {
+        let callback = {
+            let mut slot = self.lock();
+            match &mut *slot {
+                Slot::Running { callback } => {
+                    let callback = callback.take();
+                    *slot = Slot::Done(outcome);
+                    callback
+                }
+                Slot::Done(_) | Slot::Taken => return,
+            }
+        };
+        self.ready.notify_all();
+        if let Some(callback) = callback {
+            runtime.run_callback(callback);
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        !matches!(&*self.lock(), Slot::Running { .. })
+    }
+}
+
+/// A request in flight on the runtime.
+#[pyclass(frozen, module = "loopfree._loopfree")]
+pub struct Pending {
+    shared: Arc<Shared>,
+    abort: tokio::task::AbortHandle,
+    runtime: Arc<ProcessRuntime>,
+}
+
+impl Pending {
+    pub fn new(
+        shared: Arc<Shared>,
+        abort: tokio::task::AbortHandle,
+        runtime: Arc<ProcessRuntime>,
+    ) -> Self {
+        Self {
+            shared,
+            abort,
+            runtime,
+        }
+    }
+
+    fn take_result(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let taken = {
+            let mut slot = self.shared.lock();
+            match std::mem::replace(&mut *slot, Slot::Taken) {
+                Slot::Done(outcome) => Some(outcome),
+                other => {
+                    *slot = other;
+                    None
+                }
+            }
+        };
+        match taken {
+            Some(Ok(exchange)) => exchange.into_python(py),
+            Some(Err(err)) => Err(err.into()),
+            None => Err(Error::new(
+                ErrorKind::Transport,
+                "the response is not available: it was already taken or is still running",
+            )
+            .into()),
+        }
+    }
+}
+
+#[pymethods]
+impl Pending {
+    /// Block until the response arrives, without the GIL. Signal handlers run
+    /// every few milliseconds; if one raises (KeyboardInterrupt), the request
+    /// is cancelled and the exception propagates.
+    fn wait(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        loop {
+            let done = gil::without_gil(py, || {
+                let slot = self.shared.lock();
+                let (slot, _) = self
+                    .shared
+                    .ready
+                    .wait_timeout_while(slot, SIGNAL_CHECK_INTERVAL, |s| {
+                        matches!(s, Slot::Running { .. })
+                    })
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                !matches!(&*slot, Slot::Running { .. })
+            });
+            if done {
+                return self.take_result(py);
+            }
+            if let Err(interrupt) = py.check_signals() {
+                self.cancel(py);
+                return Err(interrupt);
+            }
+        }
+    }
+
+    /// Run `callback()` (with the GIL, on the completion thread) once the
+    /// request is done; at once, on this thread, if it is done already.
+    fn add_done_callback(&self, py: Python<'_>, callback: Py<PyAny>) -> PyResult<()> {
+        let run_now = {
+            let mut slot = self.shared.lock();
+            match &mut *slot {
+                Slot::Running { callback: stored } => {
+                    *stored = Some(callback);
+                    None
+                }
+                Slot::Done(_) | Slot::Taken => Some(callback),
+            }
+        };
+        if let Some(callback) = run_now {
+            callback.call0(py)?;
+        }
+        Ok(())
+    }
+
+    /// Cancel the request: the task is dropped on the runtime, which closes
+    /// its connection instead of returning it half-read to the pool. Any
+    /// registered callback is dropped without being called.
+    fn cancel(&self, py: Python<'_>) {
+        self.abort.abort();
+        let callback = {
+            let mut slot = self.shared.lock();
+            match &mut *slot {
+                Slot::Running { callback } => {
+                    let callback = callback.take();
+                    *slot = Slot::Done(Err(Error::new(
+                        ErrorKind::Cancelled,
+                        "the request was cancelled",
+                    )));
+                    callback
+                }
+                Slot::Done(_) | Slot::Taken => None,
+            }
+        };
+        self.shared.ready.notify_all();
+        // Release the callback (and the loop it references) while we hold the GIL.
+        drop(callback);
+        let _ = py;
+    }
+
+    fn done(&self) -> bool {
+        self.shared.is_done()
+    }
+
+    /// The response tuple, or the mapped exception. Only valid once done.
+    fn result(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.take_result(py)
+    }
+
+    /// Pid of the process whose runtime runs this request (for fork tests).
+    #[getter]
+    fn runtime_pid(&self) -> u32 {
+        self.runtime.pid()
+    }
+}

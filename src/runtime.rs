@@ -1,0 +1,166 @@
+//! The only module that touches tokio.
+//!
+//! One process-wide runtime, started lazily on first use. Every handle lookup
+//! compares the process id with the one the runtime was started in: after a
+//! `fork()` the child has none of the parent's worker threads, so it abandons
+//! the inherited runtime (leaks it: dropping it would join threads that do not
+//! exist and hang) and starts a fresh one.
+//!
+//! The runtime also owns the *completion thread*: the one thread that takes the
+//! GIL to run Python wake-up callbacks (asyncio `call_soon_threadsafe`, trio
+//! tokens, gevent watchers). Tokio workers never take the GIL, so a Python
+//! thread holding it cannot stall network I/O, and callbacks finished close
+//! together are run under one GIL acquisition.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use pyo3::prelude::*;
+
+use crate::errors::{Error, ErrorKind};
+
+/// A Python callable to run, with the GIL, on the completion thread.
+pub type Callback = Py<PyAny>;
+
+/// A runtime together with the process it belongs to.
+pub struct ProcessRuntime {
+    pid: u32,
+    runtime: tokio::runtime::Runtime,
+    callbacks: Mutex<mpsc::Sender<Callback>>,
+}
+
+static CURRENT: ArcSwapOption<ProcessRuntime> = ArcSwapOption::const_empty();
+/// Serialises runtime start-up only; never held while running user code.
+static STARTING: Mutex<()> = Mutex::new(());
+/// How many runtimes this process has abandoned after forks (for tests and docs).
+static ABANDONED: AtomicUsize = AtomicUsize::new(0);
+
+fn worker_threads() -> usize {
+    std::env::var("LOOPFREE_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(2)
+}
+
+/// The runtime for this process, started (or restarted after a fork) on demand.
+pub fn current() -> Result<Arc<ProcessRuntime>, Error> {
+    let pid = std::process::id();
+    if let Some(rt) = CURRENT.load_full() {
+        if rt.pid == pid {
+            return Ok(rt);
+        }
+    }
+    start(pid)
+}
+
+fn start(pid: u32) -> Result<Arc<ProcessRuntime>, Error> {
+    // A poisoned lock only means another start-up panicked; the data is `()`.
+    let _guard = STARTING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(rt) = CURRENT.load_full() {
+        if rt.pid == pid {
+            return Ok(rt);
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads())
+        .thread_name("loopfree-worker")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::new(ErrorKind::Transport, format!("cannot start runtime: {e}")))?;
+    let (sender, receiver) = mpsc::channel::<Callback>();
+    std::thread::Builder::new()
+        .name("loopfree-completer".into())
+        .spawn(move || run_callbacks(receiver))
+        .map_err(|e| Error::new(ErrorKind::Transport, format!("cannot start thread: {e}")))?;
+    let fresh = Arc::new(ProcessRuntime {
+        pid,
+        runtime,
+        callbacks: Mutex::new(sender),
+    });
+    if let Some(inherited) = CURRENT.swap(Some(fresh.clone())) {
+        // Inherited across fork(): its threads are gone in this process.
+        std::mem::forget(inherited);
+        ABANDONED.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(fresh)
+}
+
+/// Number of runtimes abandoned because this process was forked.
+pub fn abandoned_runtimes() -> usize {
+    ABANDONED.load(Ordering::Relaxed)
+}
+
+/// True when the runtime in use was started by this process.
+pub fn belongs_to_this_process(pid: u32) -> bool {
+    pid == std::process::id()
+}
+
+impl ProcessRuntime {
+    /// Spawn a request future on the runtime. The returned handle aborts it.
+    pub fn spawn<F>(&self, future: F) -> tokio::task::AbortHandle
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.runtime.spawn(future).abort_handle()
+    }
+
+    /// Queue a Python callback for the completion thread.
+    pub fn run_callback(&self, callback: Callback) {
+        let sender = self
+            .callbacks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Err(mpsc::SendError(callback)) = sender.send(callback) {
+            // The completion thread is gone (interpreter shutdown): drop the
+            // callback with the GIL so its refcount is released safely.
+            Python::attach(|_py| drop(callback));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+}
+
+/// Sleep helper for code outside this module that needs tokio time.
+pub async fn timeout<F: Future>(
+    limit: Option<Duration>,
+    future: F,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, future).await,
+        None => Ok(future.await),
+    }
+}
+
+pub type Semaphore = tokio::sync::Semaphore;
+pub type SemaphorePermit = tokio::sync::OwnedSemaphorePermit;
+
+const MAX_CALLBACK_BATCH: usize = 64;
+
+/// The completion thread: wait without the GIL, then run every callback that
+/// is ready under a single GIL acquisition.
+fn run_callbacks(receiver: mpsc::Receiver<Callback>) {
+    while let Ok(first) = receiver.recv() {
+        Python::attach(|py| {
+            let mut next = Some(first);
+            let mut batch = 0;
+            while let Some(callback) = next {
+                if let Err(err) = callback.call0(py) {
+                    // A wake-up callback must not fail; if it does, report it
+                    // the way Python reports errors in callbacks.
+                    err.write_unraisable(py, Some(callback.bind(py)));
+                }
+                drop(callback);
+                batch += 1;
+                // Bound the batch so other Python threads get the GIL back.
+                next = if batch < MAX_CALLBACK_BATCH { receiver.try_recv().ok() } else { None };
+            }
+        });
+    }
+}

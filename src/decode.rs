@@ -73,7 +73,9 @@ fn decode_one(c: Coding, data: &[u8]) -> Result<Vec<u8>, Error> {
             }
         }
         Coding::Brotli => brotli::Decompressor::new(data, 64 * 1024).read_to_end(&mut out),
-        Coding::Zstd => zstd::stream::read::Decoder::new(data).and_then(|mut d| d.read_to_end(&mut out)),
+        Coding::Zstd => {
+            zstd::stream::read::Decoder::new(data).and_then(|mut d| d.read_to_end(&mut out))
+        }
     };
     result.map_err(|e| {
         Error::new(
@@ -118,7 +120,8 @@ mod tests {
 
     #[test]
     fn raw_deflate_is_accepted() {
-        let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut enc =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         enc.write_all(b"raw").unwrap();
         let body = Bytes::from(enc.finish().unwrap());
         assert_eq!(&decode(&["deflate"], body).unwrap()[..], b"raw");
@@ -131,9 +134,15 @@ mod tests {
             let mut w = brotli::CompressorWriter::new(&mut br, 4096, 5, 22);
             w.write_all(b"brotli body").unwrap();
         }
-        assert_eq!(&decode(&["br"], Bytes::from(br)).unwrap()[..], b"brotli body");
+        assert_eq!(
+            &decode(&["br"], Bytes::from(br)).unwrap()[..],
+            b"brotli body"
+        );
         let zs = zstd::encode_all(&b"zstd body"[..], 3).unwrap();
-        assert_eq!(&decode(&["zstd"], Bytes::from(zs)).unwrap()[..], b"zstd body");
+        assert_eq!(
+            &decode(&["zstd"], Bytes::from(zs)).unwrap()[..],
+            b"zstd body"
+        );
     }
 
     #[test]

@@ -116,7 +116,10 @@ fn parse_headers(raw: &Bound<'_, PyAny>) -> Result<HeaderMap, Error> {
     let illegal = |what: &str, value: &[u8]| {
         Error::new(
             ErrorKind::LocalProtocol,
-            format!("Illegal header {what}: {:?}", String::from_utf8_lossy(value)),
+            format!(
+                "Illegal header {what}: {:?}",
+                String::from_utf8_lossy(value)
+            ),
         )
     };
     let iter = raw
@@ -125,13 +128,23 @@ fn parse_headers(raw: &Bound<'_, PyAny>) -> Result<HeaderMap, Error> {
     let mut headers = HeaderMap::new();
     for item in iter {
         let item = item.map_err(|e| Error::new(ErrorKind::LocalProtocol, e.to_string()))?;
-        let pair = item
-            .cast::<PyTuple>()
-            .map_err(|_| Error::new(ErrorKind::LocalProtocol, "headers must be (name, value) pairs"))?;
-        let name = pair.get_item(0).and_then(|n| n.cast_into::<PyBytes>().map_err(Into::into));
-        let value = pair.get_item(1).and_then(|v| v.cast_into::<PyBytes>().map_err(Into::into));
+        let pair = item.cast::<PyTuple>().map_err(|_| {
+            Error::new(
+                ErrorKind::LocalProtocol,
+                "headers must be (name, value) pairs",
+            )
+        })?;
+        let name = pair
+            .get_item(0)
+            .and_then(|n| n.cast_into::<PyBytes>().map_err(Into::into));
+        let value = pair
+            .get_item(1)
+            .and_then(|v| v.cast_into::<PyBytes>().map_err(Into::into));
         let (Ok(name), Ok(value)) = (name, value) else {
-            return Err(Error::new(ErrorKind::LocalProtocol, "header names and values must be bytes"));
+            return Err(Error::new(
+                ErrorKind::LocalProtocol,
+                "header names and values must be bytes",
+            ));
         };
         let name_bytes = name.as_bytes();
         let value_bytes = value.as_bytes();
@@ -149,12 +162,18 @@ fn parse_url(url: &str) -> Result<Url, Error> {
             ErrorKind::UnsupportedProtocol,
             "Request URL is missing an 'http://' or 'https://' protocol.",
         ),
-        other => Error::new(ErrorKind::InvalidUrl, format!("Invalid URL {url:?}: {other}")),
+        other => Error::new(
+            ErrorKind::InvalidUrl,
+            format!("Invalid URL {url:?}: {other}"),
+        ),
     })?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(Error::new(
             ErrorKind::UnsupportedProtocol,
-            format!("Request URL has an unsupported protocol '{}://'.", parsed.scheme()),
+            format!(
+                "Request URL has an unsupported protocol '{}://'.",
+                parsed.scheme()
+            ),
         ));
     }
     if parsed.host_str().is_none_or(str::is_empty) {
@@ -245,7 +264,10 @@ impl Engine {
         max_redirects: usize,
     ) -> PyResult<Pending> {
         let method = Method::from_bytes(method.as_bytes()).map_err(|_| {
-            Error::new(ErrorKind::LocalProtocol, format!("Illegal method {method:?}"))
+            Error::new(
+                ErrorKind::LocalProtocol,
+                format!("Illegal method {method:?}"),
+            )
         })?;
         let url = parse_url(url)?;
         let headers = parse_headers(headers)?;

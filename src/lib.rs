@@ -27,6 +27,12 @@ fn abandoned_runtimes() -> usize {
     runtime::abandoned_runtimes()
 }
 
+/// Registered with `atexit`: the completion thread stops taking the GIL.
+#[pyfunction]
+fn begin_shutdown() {
+    runtime::begin_shutdown();
+}
+
 #[pymodule]
 #[pyo3(name = "_loopfree")]
 fn loopfree_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -34,5 +40,6 @@ fn loopfree_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<engine::Engine>()?;
     m.add_class::<pending::Pending>()?;
     m.add_function(wrap_pyfunction!(abandoned_runtimes, m)?)?;
+    m.add_function(wrap_pyfunction!(begin_shutdown, m)?)?;
     Ok(())
 }

@@ -26,7 +26,7 @@ const SIGNAL_CHECK_INTERVAL: Duration = Duration::from_millis(20);
 
 enum Slot {
     Running { callback: Option<Callback> },
-    Done(Result<Exchange, Error>),
+    Done(Box<Result<Exchange, Error>>),
     Taken,
 }
 
@@ -46,7 +46,9 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Slot> {
         // Poisoning cannot leave the slot half-written: every write is a
         // single assignment. Recover instead of panicking.
-        self.slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.slot
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Store the outcome (first writer wins) and wake the caller.
@@ -56,7 +58,7 @@ impl Shared {
             match &mut *slot {
                 Slot::Running { callback } => {
                     let callback = callback.take();
-                    *slot = Slot::Done(outcome);
+                    *slot = Slot::Done(Box::new(outcome));
                     callback
                 }
                 Slot::Done(_) | Slot::Taken => return,
@@ -98,7 +100,7 @@ impl Pending {
         let taken = {
             let mut slot = self.shared.lock();
             match std::mem::replace(&mut *slot, Slot::Taken) {
-                Slot::Done(outcome) => Some(outcome),
+                Slot::Done(outcome) => Some(*outcome),
                 other => {
                     *slot = other;
                     None
@@ -174,10 +176,10 @@ impl Pending {
             match &mut *slot {
                 Slot::Running { callback } => {
                     let callback = callback.take();
-                    *slot = Slot::Done(Err(Error::new(
+                    *slot = Slot::Done(Box::new(Err(Error::new(
                         ErrorKind::Cancelled,
                         "the request was cancelled",
-                    )));
+                    ))));
                     callback
                 }
                 Slot::Done(_) | Slot::Taken => None,

@@ -228,7 +228,10 @@ mod tests {
     fn https_upgrade_keeps_authorization() {
         let next = redirect_to("https://example.org/secure", 301, Method::GET);
         assert!(next.headers.get(AUTHORIZATION).is_some());
-        assert_eq!(next.headers.get(COOKIE).map(|v| v.as_bytes()), Some(&b"a=1"[..]));
+        assert_eq!(
+            next.headers.get(COOKIE).map(|v| v.as_bytes()),
+            Some(&b"a=1"[..])
+        );
     }
 
     #[test]
@@ -259,11 +262,11 @@ mod tests {
             reqwest::header::SET_COOKIE,
             HeaderValue::from_static("b=2; Path=/"),
         );
-        response.append(
-            reqwest::header::SET_COOKIE,
-            HeaderValue::from_static("a=3"),
-        );
+        response.append(reqwest::header::SET_COOKIE, HeaderValue::from_static("a=3"));
         let merged = merge_set_cookies(Some(&HeaderValue::from_static("a=1")), &response);
-        assert_eq!(merged.as_ref().map(|v| v.as_bytes()), Some(&b"b=2; a=3"[..]));
+        assert_eq!(
+            merged.as_ref().map(|v| v.as_bytes()),
+            Some(&b"b=2; a=3"[..])
+        );
     }
 }

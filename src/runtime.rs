@@ -13,7 +13,7 @@
 //! together are run under one GIL acquisition.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,12 +30,15 @@ pub type Callback = Py<PyAny>;
 pub struct ProcessRuntime {
     pid: u32,
     runtime: tokio::runtime::Runtime,
-    callbacks: Mutex<mpsc::Sender<Callback>>,
+    callbacks: mpsc::Sender<Callback>,
 }
 
 static CURRENT: ArcSwapOption<ProcessRuntime> = ArcSwapOption::const_empty();
 /// Serialises runtime start-up only; never held while running user code.
 static STARTING: Mutex<()> = Mutex::new(());
+/// Set at interpreter exit: from then on the completion thread must not take
+/// the GIL (a thread that does so during finalisation is killed mid-Rust).
+static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
 /// How many runtimes this process has abandoned after forks (for tests and docs).
 static ABANDONED: AtomicUsize = AtomicUsize::new(0);
 
@@ -60,7 +63,9 @@ pub fn current() -> Result<Arc<ProcessRuntime>, Error> {
 
 fn start(pid: u32) -> Result<Arc<ProcessRuntime>, Error> {
     // A poisoned lock only means another start-up panicked; the data is `()`.
-    let _guard = STARTING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let _guard = STARTING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(rt) = CURRENT.load_full() {
         if rt.pid == pid {
             return Ok(rt);
@@ -80,7 +85,7 @@ fn start(pid: u32) -> Result<Arc<ProcessRuntime>, Error> {
     let fresh = Arc::new(ProcessRuntime {
         pid,
         runtime,
-        callbacks: Mutex::new(sender),
+        callbacks: sender,
     });
     if let Some(inherited) = CURRENT.swap(Some(fresh.clone())) {
         // Inherited across fork(): its threads are gone in this process.
@@ -88,6 +93,11 @@ fn start(pid: u32) -> Result<Arc<ProcessRuntime>, Error> {
         ABANDONED.fetch_add(1, Ordering::Relaxed);
     }
     Ok(fresh)
+}
+
+/// Called from Python's `atexit`: stop running Python callbacks.
+pub fn begin_shutdown() {
+    SHUTTING_DOWN.store(true, Ordering::SeqCst);
 }
 
 /// Number of runtimes abandoned because this process was forked.
@@ -111,14 +121,10 @@ impl ProcessRuntime {
 
     /// Queue a Python callback for the completion thread.
     pub fn run_callback(&self, callback: Callback) {
-        let sender = self
-            .callbacks
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Err(mpsc::SendError(callback)) = sender.send(callback) {
-            // The completion thread is gone (interpreter shutdown): drop the
-            // callback with the GIL so its refcount is released safely.
-            Python::attach(|_py| drop(callback));
+        if let Err(mpsc::SendError(callback)) = self.callbacks.send(callback) {
+            // The completion thread is gone: only at process exit. Taking the
+            // GIL from a worker could stall I/O, so leak the reference.
+            std::mem::forget(callback);
         }
     }
 
@@ -147,6 +153,12 @@ const MAX_CALLBACK_BATCH: usize = 64;
 /// is ready under a single GIL acquisition.
 fn run_callbacks(receiver: mpsc::Receiver<Callback>) {
     while let Ok(first) = receiver.recv() {
+        if SHUTTING_DOWN.load(Ordering::SeqCst) {
+            // Without the GIL a Python reference cannot be released safely;
+            // the process is exiting, so leaking it is harmless.
+            std::mem::forget(first);
+            continue;
+        }
         Python::attach(|py| {
             let mut next = Some(first);
             let mut batch = 0;
@@ -159,7 +171,11 @@ fn run_callbacks(receiver: mpsc::Receiver<Callback>) {
                 drop(callback);
                 batch += 1;
                 // Bound the batch so other Python threads get the GIL back.
-                next = if batch < MAX_CALLBACK_BATCH { receiver.try_recv().ok() } else { None };
+                next = if batch < MAX_CALLBACK_BATCH {
+                    receiver.try_recv().ok()
+                } else {
+                    None
+                };
             }
         });
     }

@@ -98,19 +98,6 @@ class _ListHandler(logging.Handler):
         self.records.append(record)
 
 
-def _collect_garbage_quietly() -> None:
-    """gc.collect() with warnings silenced and unraisable exceptions dropped."""
-    previous_hook = sys.unraisablehook
-    sys.unraisablehook = lambda unraisable: None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            gc.collect()
-            gc.collect()
-    finally:
-        sys.unraisablehook = previous_hook
-
-
 @pytest.fixture(autouse=True)
 def fail_on_asyncio_error_logs(request: pytest.FixtureRequest) -> Iterator[None]:
     """Fail the test if the ``asyncio`` logger logs at ERROR or above.
@@ -161,20 +148,29 @@ def fail_on_unraisable_exceptions(
     phase in which it happened.  Collecting here attributes destructor errors
     (including ``ResourceWarning``\\s raised as errors) to this test's teardown.
     """
-    if not request.node.get_closest_marker("allow_leaks"):
-        _assert_unraisable_warnings_are_errors()
-    yield
-    # pytest keeps the last failure's traceback (and so its frames' locals) in
-    # sys.last_*; drop it so this test's garbage is collected in this test.
-    for name in ("last_type", "last_value", "last_traceback", "last_exc"):
-        if hasattr(sys, name):
-            delattr(sys, name)
-    if request.node.get_closest_marker("allow_leaks"):
-        _collect_garbage_quietly()
+    allow_leaks = request.node.get_closest_marker("allow_leaks") is not None
+    previous_hook = sys.unraisablehook
+    if allow_leaks:
+        # Only for tests demonstrating another library's breakage: swallow its
+        # destructor noise for the whole test instead of reporting it.
+        sys.unraisablehook = lambda unraisable: None
     else:
-        # Twice: finalizers run by the first pass can free more cycles.
-        gc.collect()
-        gc.collect()
+        _assert_unraisable_warnings_are_errors()
+    try:
+        yield
+        # pytest keeps the last failure's traceback (and so its frames' locals)
+        # in sys.last_*; drop it so this test's garbage is collected now.
+        for name in ("last_type", "last_value", "last_traceback", "last_exc"):
+            if hasattr(sys, name):
+                delattr(sys, name)
+        with warnings.catch_warnings():
+            if allow_leaks:
+                warnings.simplefilter("ignore")
+            # Twice: finalizers run by the first pass can free more cycles.
+            gc.collect()
+            gc.collect()
+    finally:
+        sys.unraisablehook = previous_hook
 
 
 # --------------------------------------------------------------------------
@@ -237,9 +233,7 @@ def server() -> Iterator[ServerInfo]:
 
 
 @pytest.fixture(scope="session")
-def tls_server(
-    cert_files: tuple[str, str], ca_ssl_context: ssl.SSLContext
-) -> Iterator[ServerInfo]:
+def tls_server(cert_files: tuple[str, str], ca_ssl_context: ssl.SSLContext) -> Iterator[ServerInfo]:
     """uvicorn over HTTPS with a trustme certificate for localhost and 127.0.0.1."""
     certfile, keyfile = cert_files
     runner = runners.UvicornThread(asgi_app.app, certfile=certfile, keyfile=keyfile)

@@ -3,6 +3,8 @@ loopfree: an HTTP client with httpx's API and a Rust core whose clients
 belong to no event loop. `import loopfree as httpx` is the whole migration.
 """
 
+import atexit
+
 from ._api import delete, get, head, options, patch, post, put, request, stream
 from ._auth import Auth, BasicAuth, FunctionAuth
 from ._client import AsyncClient, Client
@@ -40,7 +42,7 @@ from ._exceptions import (
     WriteTimeout,
 )
 from ._headers import Headers
-from ._loopfree import __version__
+from ._loopfree import __version__, begin_shutdown
 from ._query_params import QueryParams
 from ._request import Request
 from ._response import Response
@@ -113,10 +115,13 @@ __all__ = [
     "stream",
 ]
 
+# Stop waking Python from the runtime once the interpreter starts exiting.
+atexit.register(begin_shutdown)
+
 # Public names report the package, not the private module (as httpx does).
 for _name in __all__:
     if not _name.startswith("__"):
         _obj = globals()[_name]
         if getattr(_obj, "__module__", "").startswith("loopfree._") and isinstance(_obj, type):
             _obj.__module__ = "loopfree"
-del _name, _obj
+del _name, _obj, atexit, begin_shutdown

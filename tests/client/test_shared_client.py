@@ -46,7 +46,9 @@ def fails_with_httpx(reason: str) -> Callable[[Callable[..., None]], Callable[..
     return decorate
 
 
-LOOP_CLOSED = "pooled connection belongs to a closed event loop (RuntimeError: Event loop is closed)"
+LOOP_CLOSED = (
+    "pooled connection belongs to a closed event loop (RuntimeError: Event loop is closed)"
+)
 THREADS = 16
 RUNS_PER_THREAD = 20
 REQUEST_DEADLINE = 15.0  # per request, so a hang fails instead of stalling the suite
@@ -85,7 +87,9 @@ def captured_unraisables() -> Iterator[list[str]]:
     previous = sys.unraisablehook
 
     def hook(unraisable: Any) -> None:
-        caught.append(f"{unraisable.err_msg or 'Exception ignored in'}: {unraisable.object!r}: {unraisable.exc_value!r}")
+        caught.append(
+            f"{unraisable.err_msg or 'Exception ignored in'}: {unraisable.object!r}: {unraisable.exc_value!r}"
+        )
 
     sys.unraisablehook = hook
     try:
@@ -119,7 +123,9 @@ def captured_resource_warnings() -> Iterator[list[str]]:
         collected: list[str] = []
         yield collected
     collected.extend(
-        f"{w.category.__name__}: {w.message}" for w in caught if issubclass(w.category, ResourceWarning)
+        f"{w.category.__name__}: {w.message}"
+        for w in caught
+        if issubclass(w.category, ResourceWarning)
     )
 
 
@@ -135,7 +141,10 @@ def run_threads(count: int, target: Callable[[int], None], timeout: float = 90) 
             with lock:
                 errors.append(f"thread {i}: {type(exc).__name__}: {exc}")
 
-    threads = [threading.Thread(target=wrapper, args=(i,), name=f"caller-{i}", daemon=True) for i in range(count)]
+    threads = [
+        threading.Thread(target=wrapper, args=(i,), name=f"caller-{i}", daemon=True)
+        for i in range(count)
+    ]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + timeout
@@ -262,7 +271,9 @@ def test_wait_for_timeout_cancels_promptly_and_client_survives(server):
         elapsed = asyncio.run(cancel_one())
         assert elapsed < 0.1, f"cancellation took {elapsed:.3f}s"
         for i in range(3):
-            response = asyncio.run(get_ok(client, server.url + "/echo_request", params={"i": str(i)}))
+            response = asyncio.run(
+                get_ok(client, server.url + "/echo_request", params={"i": str(i)})
+            )
             assert response.json()["query_string"] == f"i={i}"
     finally:
         with contextlib.suppress(Exception) if IS_HTTPX else contextlib.nullcontext():
@@ -276,7 +287,9 @@ def test_uvloop_runs_share_one_client(server):
         for i in range(4):
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
                 assert isinstance(runner.get_loop(), uvloop.Loop)
-                response = runner.run(get_ok(client, server.url + "/echo_request", params={"i": str(i)}))
+                response = runner.run(
+                    get_ok(client, server.url + "/echo_request", params={"i": str(i)})
+                )
                 assert response.json()["query_string"] == f"i={i}"
             # ...interleaved with a plain asyncio loop.
             asyncio.run(get_ok(client, server.url + "/"))
@@ -351,7 +364,9 @@ def test_sync_client_shared_by_16_threads(server):
         def caller(i: int) -> None:
             barrier.wait()
             for n in range(RUNS_PER_THREAD):
-                response = client.get(server.url + "/echo_request", params={"t": str(i), "n": str(n)})
+                response = client.get(
+                    server.url + "/echo_request", params={"t": str(i), "n": str(n)}
+                )
                 assert response.status_code == 200
                 assert response.json()["query_string"] == f"t={i}&n={n}"
                 done[i] += 1
@@ -365,7 +380,9 @@ def test_sync_client_shared_by_16_threads(server):
 def test_async_client_used_from_threads_and_main_thread_loops(server):
     """A client created in one thread, used by loops in others, closed in a third."""
     holder: dict[str, Any] = {}
-    created = threading.Thread(target=lambda: holder.setdefault("client", loopfree.AsyncClient(timeout=10)))
+    created = threading.Thread(
+        target=lambda: holder.setdefault("client", loopfree.AsyncClient(timeout=10))
+    )
     created.start()
     created.join(10)
     client = holder["client"]

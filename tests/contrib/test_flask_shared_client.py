@@ -38,6 +38,7 @@ loopfree = importlib.import_module(os.environ.get("LOOPFREE_TEST_TARGET", "loopf
 CALLERS = 16
 REQUESTS_PER_CALLER = 50
 CALLER_TIMEOUT = 10.0  # per request
+UPSTREAM_TIMEOUT = 3.0  # per upstream call made by the Flask app
 TEST_DEADLINE = 60.0  # for the whole load
 
 
@@ -45,17 +46,21 @@ def create_app(client: Any, upstream: str) -> Flask:
     app = Flask("flask_shared_client")
     app.config["PROPAGATE_EXCEPTIONS"] = False
 
+    # Every upstream call is bounded, so a broken client cannot leave asgiref's
+    # loop threads blocked (they are joined at interpreter exit).
     @app.before_request
     async def load_greeting() -> None:
-        response = await client.get(upstream + "/json")
+        async with asyncio.timeout(UPSTREAM_TIMEOUT):
+            response = await client.get(upstream + "/json")
         response.raise_for_status()
         g.greeting = response.json()["Hello"]
 
     @app.get("/proxy/<int:caller>/<int:n>")
     async def proxy(caller: int, n: int) -> str:
-        response = await client.get(
-            upstream + "/echo_request", params={"caller": str(caller), "n": str(n)}
-        )
+        async with asyncio.timeout(UPSTREAM_TIMEOUT):
+            response = await client.get(
+                upstream + "/echo_request", params={"caller": str(caller), "n": str(n)}
+            )
         response.raise_for_status()
         return f"{g.greeting} {response.json()['query_string']}"
 

@@ -82,10 +82,14 @@ def test_domain_and_path() -> None:
     assert not cookies
 
 
-def test_delete_missing_is_silent_but_del_is_not() -> None:
+def test_deleting_a_missing_cookie_is_silent_like_httpx() -> None:
     cookies = Cookies({"a": "1"})
     cookies.delete("missing")
+    del cookies["missing"]
     assert len(cookies) == 1
+    their_cookies = httpx.Cookies({"a": "1"})
+    del their_cookies["missing"]
+    assert len(their_cookies) == 1
 
 
 def test_clear() -> None:

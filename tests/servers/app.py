@@ -67,7 +67,7 @@ async def _sleep_unless_disconnected(receive: Receive, delay: float) -> bool:
     """
     try:
         message = await asyncio.wait_for(receive(), delay)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return True
     return message["type"] != "http.disconnect"
 

@@ -64,9 +64,7 @@ def wait_until_serving(info: ServerInfo, ssl_context: ssl.SSLContext | None = No
     while time.monotonic() < deadline:
         conn: http.client.HTTPConnection
         if info.scheme == "https":
-            conn = http.client.HTTPSConnection(
-                info.host, info.port, timeout=2, context=ssl_context
-            )
+            conn = http.client.HTTPSConnection(info.host, info.port, timeout=2, context=ssl_context)
         else:
             conn = http.client.HTTPConnection(info.host, info.port, timeout=2)
         try:
@@ -87,9 +85,7 @@ def wait_until_serving(info: ServerInfo, ssl_context: ssl.SSLContext | None = No
 class UvicornThread:
     """uvicorn (h11, plain asyncio loop) serving an ASGI app in a thread."""
 
-    def __init__(
-        self, app, *, certfile: str | None = None, keyfile: str | None = None
-    ) -> None:
+    def __init__(self, app, *, certfile: str | None = None, keyfile: str | None = None) -> None:
         self._sock = bind_loopback()
         config = uvicorn.Config(
             app,

@@ -52,7 +52,13 @@ class _AliasLoader(importlib.abc.Loader):
 
 
 class _HttpxAliasFinder(importlib.abc.MetaPathFinder):
-    """Resolves `httpx.<sub>` to `loopfree.<sub>`; anything else is not ours."""
+    """
+    Resolves `httpx` and `httpx.<sub>` to `loopfree` and `loopfree.<sub>`.
+
+    `httpx` itself is normally found in `sys.modules`; the finder catches a
+    re-import after a test deletes it from there, which would otherwise load
+    the real httpx from site-packages.
+    """
 
     def find_spec(
         self,
@@ -60,9 +66,9 @@ class _HttpxAliasFinder(importlib.abc.MetaPathFinder):
         path: typing.Sequence[str] | None,
         target: types.ModuleType | None = None,
     ) -> importlib.machinery.ModuleSpec | None:
-        if not fullname.startswith("httpx."):
+        if fullname != "httpx" and not fullname.startswith("httpx."):
             return None
-        real_name = "loopfree." + fullname[len("httpx.") :]
+        real_name = "loopfree" + fullname[len("httpx") :]
         try:
             module = importlib.import_module(real_name)
         except ModuleNotFoundError as exc:
@@ -188,7 +194,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     with open(path, encoding="utf-8") as handle:
         excluded = {line.strip() for line in handle if line.strip()}
-    kept, dropped = [], []
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
     for item in items:
         (dropped if _is_excluded(item.nodeid, excluded) else kept).append(item)
     if dropped:

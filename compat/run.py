@@ -210,7 +210,7 @@ def reference_ids(suite: Path) -> list[str] | None:
                 file=sys.stderr,
             )
             return None
-    return path.read_text().split()
+    return path.read_text().splitlines()
 
 
 def run_pytest(
@@ -270,6 +270,7 @@ def summarise(
     expected: list[str] | None,
     excluded: dict[str, str],
     groups: int,
+    list_failures: bool,
 ) -> tuple[int, int, int]:
     per_module: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     messages: collections.Counter[str] = collections.Counter()
@@ -309,6 +310,11 @@ def summarise(
         f"{'TOTAL':<{width}}  {total['passed']:>6}  {total['failed']:>6}  "
         f"{total['skipped']:>7}  {sum(total.values()):>5}"
     )
+    if list_failures:
+        print("\nfailing tests:")
+        for test_id, entry in sorted(outcomes.items()):
+            if entry["outcome"] in ("failed", "error"):
+                print(f"{test_id}  |  {normalise_message(entry.get('message', ''))}")
     if groups and messages:
         print(f"\nmost common failure messages (of {sum(messages.values())} failures):")
         for message, count in messages.most_common(groups):
@@ -337,6 +343,9 @@ def main(argv: list[str]) -> int:
         "--groups", type=int, default=20, help="how many failure messages to list (default 20)"
     )
     parser.add_argument(
+        "--list-failures", action="store_true", help="print every failing test id and message"
+    )
+    parser.add_argument(
         "--update-ratchet",
         action="store_true",
         help="raise compat/minimum_passed.txt to this run's passed count",
@@ -362,13 +371,19 @@ def main(argv: list[str]) -> int:
 
     outcomes = json.loads(REPORT_PATH.read_text())
     expected = None if args.pytest_args else reference_ids(suite)
-    passed, failed, skipped = summarise(outcomes, expected, excluded, args.groups)
+    passed, failed, skipped = summarise(
+        outcomes, expected, excluded, args.groups, args.list_failures
+    )
     target = "httpx (reference)" if args.reference else "loopfree"
+    if expected is not None:
+        n_excluded = sum(1 for test_id in expected if _is_excluded(test_id, excluded))
+    else:
+        n_excluded = len(excluded)
     # Deliberately not pytest's "N passed, N failed" form: CI reads that form
     # as this run's verdict, and failures here are expected and ratcheted.
     print(
         f"\ncompat[{target}]: passed={passed} failed={failed} skipped={skipped} "
-        f"excluded={len(excluded)} of {passed + failed + skipped}"
+        f"excluded={n_excluded} of {passed + failed + skipped}"
     )
     if args.reference or args.pytest_args:
         return 0  # a partial or reference run says nothing about the ratchet

@@ -20,7 +20,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 
 use crate::errors::{Error, ErrorKind};
-use crate::exchange::{self, Options, RequestSpec, Timeouts};
+use crate::exchange::{self, Options, Outcome, RequestSpec, Timeouts};
 use crate::pending::{Pending, Shared};
 use crate::runtime::{self, Semaphore};
 
@@ -251,7 +251,7 @@ impl Engine {
     /// Start a request on the runtime and return its `Pending`. Everything
     /// that can be checked locally (URL, scheme, header bytes) is checked
     /// here, before anything reaches the wire.
-    #[pyo3(signature = (method, url, headers, body, timeouts, follow_redirects, max_redirects))]
+    #[pyo3(signature = (method, url, headers, body, timeouts, follow_redirects, max_redirects, stream=false))]
     #[allow(clippy::too_many_arguments)]
     fn start(
         &self,
@@ -262,6 +262,7 @@ impl Engine {
         timeouts: (Option<f64>, Option<f64>, Option<f64>, Option<f64>),
         follow_redirects: bool,
         max_redirects: usize,
+        stream: bool,
     ) -> PyResult<Pending> {
         let method = Method::from_bytes(method.as_bytes()).map_err(|_| {
             Error::new(
@@ -281,6 +282,7 @@ impl Engine {
             },
             follow_redirects,
             max_redirects,
+            stream,
         };
         let spec = RequestSpec {
             method,
@@ -299,7 +301,8 @@ impl Engine {
             let outcome = AssertUnwindSafe(exchange::run(client, limiter, spec, options))
                 .catch_unwind()
                 .await
-                .unwrap_or_else(|payload| Err(Error::from_panic(&*payload)));
+                .unwrap_or_else(|payload| Err(Error::from_panic(&*payload)))
+                .map(Outcome::Exchange);
             task_shared.complete(outcome, &task_rt);
         });
         Ok(Pending::new(shared, abort, rt))

@@ -11,6 +11,7 @@ use pyo3::types::{PyBytes, PyList, PyTuple};
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, COOKIE};
 use reqwest::{Method, StatusCode, Url, Version};
 
+use crate::body_reader::BodyReader;
 use crate::decode;
 use crate::errors::{Error, ErrorKind, Phase};
 use crate::redirect::{self, NextRequest};
@@ -53,6 +54,8 @@ pub struct Options {
     pub timeouts: Timeouts,
     pub follow_redirects: bool,
     pub max_redirects: usize,
+    /// Return after the head of the final response; the body is streamed.
+    pub stream: bool,
 }
 
 /// One response, fully read and decoded.
@@ -61,6 +64,8 @@ pub struct Hop {
     version: Version,
     headers: HeaderMap,
     body: Bytes,
+    /// Body bytes received, before Content-Encoding decoding.
+    downloaded: usize,
 }
 
 /// The request that produced a hop of the history.
@@ -68,6 +73,31 @@ pub struct SentRequest {
     method: Method,
     url: Url,
     headers: HeaderMap,
+}
+
+/// What a finished task hands back to its `Pending`.
+pub enum Outcome {
+    Exchange(Exchange),
+    /// One body chunk of a streamed response; None at the end.
+    Chunk(Option<Bytes>),
+}
+
+impl Outcome {
+    pub fn into_python(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        match self {
+            Self::Exchange(exchange) => exchange.into_python(py),
+            Self::Chunk(Some(chunk)) => Ok(PyBytes::new(py, &chunk).into_any().unbind()),
+            Self::Chunk(None) => Ok(py.None()),
+        }
+    }
+}
+
+/// A response whose body is read chunk by chunk by the caller.
+pub struct StreamingBody {
+    pub response: reqwest::Response,
+    pub read_timeout: Option<Duration>,
+    /// Held until the body is finished or dropped: the connection is in use.
+    pub permit: Option<SemaphorePermit>,
 }
 
 /// The outcome of [`run`].
@@ -79,6 +109,8 @@ pub struct Exchange {
     history: Vec<(SentRequest, Hop)>,
     /// Set when a redirect was *not* followed (httpx's `next_request`).
     next_request: Option<NextRequest>,
+    /// Set for `stream=True`: the body is still on the wire.
+    streaming: Option<StreamingBody>,
 }
 
 async fn acquire(
@@ -147,12 +179,14 @@ async fn read_body(mut response: reqwest::Response, read: Option<Duration>) -> R
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
+    let downloaded = raw.len();
     let body = decode::decode(&encodings, raw)?;
     Ok(Hop {
         status,
         version,
         headers,
         body,
+        downloaded,
     })
 }
 
@@ -163,7 +197,7 @@ pub async fn run(
     mut spec: RequestSpec,
     options: Options,
 ) -> Result<Exchange, Error> {
-    let _permit = acquire(limiter, options.timeouts.pool).await?;
+    let permit = acquire(limiter, options.timeouts.pool).await?;
     let started = Instant::now();
     let mut history: Vec<(SentRequest, Hop)> = Vec::new();
     let mut cookies: Option<HeaderValue> = spec.headers.get(COOKIE).cloned();
@@ -193,6 +227,28 @@ pub async fn run(
             response.headers(),
             cookies.as_ref(),
         )?;
+        let follow = next.is_some() && options.follow_redirects;
+        if options.stream && !follow {
+            let hop = Hop {
+                status: response.status(),
+                version: response.version(),
+                headers: response.headers().clone(),
+                body: Bytes::new(),
+                downloaded: 0,
+            };
+            return Ok(Exchange {
+                response: hop,
+                elapsed: started.elapsed(),
+                final_request: finished_request(&history, spec),
+                history,
+                next_request: next,
+                streaming: Some(StreamingBody {
+                    response,
+                    read_timeout: options.timeouts.read,
+                    permit,
+                }),
+            });
+        }
         let hop = read_body(response, options.timeouts.read).await?;
         match next {
             Some(next) if options.follow_redirects => {
@@ -210,24 +266,29 @@ pub async fn run(
                 };
             }
             next => {
-                let final_request = if history.is_empty() {
-                    None
-                } else {
-                    Some(SentRequest {
-                        method: spec.method,
-                        url: spec.url,
-                        headers: spec.headers,
-                    })
-                };
                 return Ok(Exchange {
                     response: hop,
                     elapsed: started.elapsed(),
-                    final_request,
+                    final_request: finished_request(&history, spec),
                     history,
                     next_request: next,
+                    streaming: None,
                 });
             }
         }
+    }
+}
+
+/// The request behind the final response, when redirects were followed.
+fn finished_request(history: &[(SentRequest, Hop)], spec: RequestSpec) -> Option<SentRequest> {
+    if history.is_empty() {
+        None
+    } else {
+        Some(SentRequest {
+            method: spec.method,
+            url: spec.url,
+            headers: spec.headers,
+        })
     }
 }
 
@@ -257,7 +318,7 @@ fn headers_to_python<'py>(py: Python<'py>, headers: &HeaderMap) -> PyResult<Boun
 }
 
 impl Hop {
-    /// (status, http_version, reason_phrase, headers, body)
+    /// (status, http_version, reason_phrase, headers, body, bytes_downloaded)
     fn into_python<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let reason = self.status.canonical_reason().unwrap_or("");
         (
@@ -266,6 +327,7 @@ impl Hop {
             PyBytes::new(py, reason.as_bytes()),
             headers_to_python(py, &self.headers)?,
             PyBytes::new(py, &self.body),
+            self.downloaded,
         )
             .into_pyobject(py)
     }
@@ -284,11 +346,16 @@ impl SentRequest {
 }
 
 impl Exchange {
-    /// `(response, elapsed, final_request, history, next_request)` where
+    /// `(response, elapsed, final_request, history, next_request, reader)` where
     /// response is `(status, http_version, reason, headers, body)`, each
     /// request is `(method, url, headers)`, history is a list of
-    /// `(request, response)` and next_request adds a keep-body flag.
+    /// `(request, response)`, next_request adds a keep-body flag and reader
+    /// is a `BodyReader` for streamed responses (else None).
     pub fn into_python(self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let reader = match self.streaming {
+            Some(body) => Some(Py::new(py, BodyReader::new(body))?),
+            None => None,
+        };
         let history = PyList::empty(py);
         for (sent, hop) in self.history {
             history.append((sent.into_python(py)?, hop.into_python(py)?))?;
@@ -312,6 +379,7 @@ impl Exchange {
             final_request,
             history,
             next_request,
+            reader,
         )
             .into_pyobject(py)?;
         Ok(tuple.into_any().unbind())

@@ -9,6 +9,7 @@
     )
 )]
 
+mod body_reader;
 mod decode;
 mod engine;
 mod errors;
@@ -39,6 +40,7 @@ fn loopfree_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<engine::Engine>()?;
     m.add_class::<pending::Pending>()?;
+    m.add_class::<body_reader::BodyReader>()?;
     m.add_function(wrap_pyfunction!(abandoned_runtimes, m)?)?;
     m.add_function(wrap_pyfunction!(begin_shutdown, m)?)?;
     Ok(())

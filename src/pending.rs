@@ -17,7 +17,7 @@ use std::time::Duration;
 use pyo3::prelude::*;
 
 use crate::errors::{Error, ErrorKind};
-use crate::exchange::Exchange;
+use crate::exchange::Outcome;
 use crate::gil;
 use crate::runtime::{Callback, ProcessRuntime};
 
@@ -26,7 +26,7 @@ const SIGNAL_CHECK_INTERVAL: Duration = Duration::from_millis(20);
 
 enum Slot {
     Running { callback: Option<Callback> },
-    Done(Box<Result<Exchange, Error>>),
+    Done(Box<Result<Outcome, Error>>),
     Taken,
 }
 
@@ -52,7 +52,7 @@ impl Shared {
     }
 
     /// Store the outcome (first writer wins) and wake the caller.
-    pub fn complete(&self, outcome: Result<Exchange, Error>, runtime: &ProcessRuntime) {
+    pub fn complete(&self, outcome: Result<Outcome, Error>, runtime: &ProcessRuntime) {
         let callback = {
             let mut slot = self.lock();
             match &mut *slot {
@@ -108,7 +108,7 @@ impl Pending {
             }
         };
         match taken {
-            Some(Ok(exchange)) => exchange.into_python(py),
+            Some(Ok(outcome)) => outcome.into_python(py),
             Some(Err(err)) => Err(err.into()),
             None => Err(Error::new(
                 ErrorKind::Transport,

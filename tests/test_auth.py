@@ -9,10 +9,9 @@ import typing
 from pathlib import Path
 from urllib.request import parse_http_list, parse_keqv_list
 
+import loopfree
 import pytest
 import trio
-
-import loopfree
 from loopfree._auth import Auth, BasicAuth, DigestAuth, FunctionAuth, NetRCAuth
 from loopfree._transports import MockTransport
 
@@ -178,9 +177,11 @@ class DigestServer:
         self.extra_headers = extra_headers or {}
         self.nonce = "dcd98b7102dd2f0e8b11d0f600bfb0c093"
         self.requests: list[loopfree.Request] = []
+        # The flow re-sends the same Request object, so keep each header as sent.
+        self.authorizations: list[str | None] = []
 
     def challenge(self) -> str:
-        parts = [f'realm="api@example.org"', f'nonce="{self.nonce}"']
+        parts = ['realm="api@example.org"', f'nonce="{self.nonce}"']
         if self.qop is not None:
             parts.append(f'qop="{self.qop}"')
         if self.opaque is not None:
@@ -191,6 +192,7 @@ class DigestServer:
     def __call__(self, request: loopfree.Request) -> loopfree.Response:
         self.requests.append(request)
         header = request.headers.get("Authorization")
+        self.authorizations.append(header)
         if header is not None:
             fields = parse_digest(header)
             if fields["response"] == rfc7616_response(fields, self.password, request.method):
@@ -211,8 +213,17 @@ ALGORITHMS = [
 ]
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
-@pytest.mark.parametrize("qop", ["auth", "auth, auth-int", None])
+@pytest.mark.parametrize(
+    ("qop", "algorithm"),
+    [
+        (qop, algorithm)
+        for qop in ("auth", "auth, auth-int", None)
+        for algorithm in ALGORITHMS
+        # Like httpx, no cnonce is sent without qop, so a -sess digest then
+        # cannot be checked by the server.
+        if qop is not None or not algorithm.endswith("-SESS")
+    ],
+)
 def test_digest_auth_succeeds(algorithm: str, qop: str | None) -> None:
     server = DigestServer(algorithm=algorithm, qop=qop)
     with loopfree.Client(transport=MockTransport(server)) as client:
@@ -221,7 +232,7 @@ def test_digest_auth_succeeds(algorithm: str, qop: str | None) -> None:
     assert response.status_code == 200
     assert [r.status_code for r in response.history] == [401]
     assert len(server.requests) == 2
-    assert "Authorization" not in server.requests[0].headers
+    assert server.authorizations[0] is None
     fields = response.json()
     assert fields["username"] == "user"
     assert fields["realm"] == "api@example.org"
@@ -242,7 +253,8 @@ def test_digest_auth_header_layout(monkeypatch: pytest.MonkeyPatch) -> None:
     server = DigestServer(algorithm="SHA-256")
     with loopfree.Client(transport=MockTransport(server)) as client:
         client.get("https://example.org/dir/index.html", auth=DigestAuth("Mufasa", "password123"))
-    header = server.requests[1].headers["Authorization"]
+    header = server.authorizations[1]
+    assert header is not None
     fields = parse_digest(header)
     assert header == (
         'Digest username="Mufasa", realm="api@example.org", '
@@ -351,23 +363,29 @@ def test_digest_auth_malformed_challenge(challenge: str) -> None:
     def handler(request: loopfree.Request) -> loopfree.Response:
         return loopfree.Response(401, headers={"WWW-Authenticate": challenge})
 
-    with loopfree.Client(transport=MockTransport(handler)) as client:
-        with pytest.raises(loopfree.ProtocolError, match="Malformed Digest"):
-            client.get(URL, auth=DigestAuth("user", "password123"))
+    with (
+        loopfree.Client(transport=MockTransport(handler)) as client,
+        pytest.raises(loopfree.ProtocolError, match="Malformed Digest"),
+    ):
+        client.get(URL, auth=DigestAuth("user", "password123"))
 
 
 def test_digest_auth_int_only_is_not_implemented() -> None:
     server = DigestServer(qop="auth-int")
-    with loopfree.Client(transport=MockTransport(server)) as client:
-        with pytest.raises(NotImplementedError, match="auth-int"):
-            client.get(URL, auth=DigestAuth("user", "password123"))
+    with (
+        loopfree.Client(transport=MockTransport(server)) as client,
+        pytest.raises(NotImplementedError, match="auth-int"),
+    ):
+        client.get(URL, auth=DigestAuth("user", "password123"))
 
 
 def test_digest_auth_unknown_qop_is_a_protocol_error() -> None:
     server = DigestServer(qop="quux")
-    with loopfree.Client(transport=MockTransport(server)) as client:
-        with pytest.raises(loopfree.ProtocolError, match="Unexpected qop"):
-            client.get(URL, auth=DigestAuth("user", "password123"))
+    with (
+        loopfree.Client(transport=MockTransport(server)) as client,
+        pytest.raises(loopfree.ProtocolError, match="Unexpected qop"),
+    ):
+        client.get(URL, auth=DigestAuth("user", "password123"))
 
 
 def test_digest_auth_forwards_cookies_set_by_the_challenge() -> None:
@@ -385,14 +403,14 @@ def test_digest_auth_bytes_credentials() -> None:
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("runner", [asyncio.run, trio.run], ids=["asyncio", "trio"])
-def test_digest_auth_async(runner: typing.Callable[..., typing.Any]) -> None:
+@pytest.mark.parametrize("library", ["asyncio", "trio"])
+def test_digest_auth_async(library: str) -> None:
     server = DigestServer(algorithm="SHA-256-SESS")
 
     async def main() -> loopfree.Response:
         async with loopfree.AsyncClient(transport=MockTransport(server)) as client:
             return await client.get(URL, auth=DigestAuth("user", "password123"))
 
-    response = runner(main)
+    response = asyncio.run(main()) if library == "asyncio" else trio.run(main)
     assert response.status_code == 200
     assert [r.status_code for r in response.history] == [401]

@@ -59,9 +59,7 @@ class Auth:
             except StopIteration:
                 break
 
-    async def async_auth_flow(
-        self, request: Request
-    ) -> typing.AsyncGenerator[Request, Response]:
+    async def async_auth_flow(self, request: Request) -> typing.AsyncGenerator[Request, Response]:
         if self.requires_request_body:
             await request.aread()
         flow = self.auth_flow(request)
@@ -186,9 +184,7 @@ class DigestAuth(Auth):
         self._last_challenge = self._parse_challenge(request, response, auth_header)
         self._nonce_count = 1
 
-        request.headers["Authorization"] = self._build_auth_header(
-            request, self._last_challenge
-        )
+        request.headers["Authorization"] = self._build_auth_header(request, self._last_challenge)
         # Servers may tie the challenge to a session cookie set on the 401.
         if response.cookies:
             Cookies(response.cookies).set_cookie_header(request=request)
@@ -244,9 +240,7 @@ class DigestAuth(Auth):
             # RFC 2069: no qop, no nonce count, no client nonce.
             response_digest = digest(b":".join((ha1, challenge.nonce, ha2)))
         else:
-            response_digest = digest(
-                b":".join((ha1, challenge.nonce, nc_value, cnonce, qop, ha2))
-            )
+            response_digest = digest(b":".join((ha1, challenge.nonce, nc_value, cnonce, qop, ha2)))
 
         fields: dict[str, bytes] = {
             "username": self._username,

@@ -16,6 +16,7 @@ import logging
 import os
 import ssl
 import typing
+import warnings
 from contextlib import asynccontextmanager, contextmanager
 
 from ._auth import Auth, BasicAuth, FunctionAuth
@@ -31,6 +32,7 @@ from ._config import (
 )
 from ._content import AsyncByteStream, ByteStream, SyncByteStream
 from ._cookies import Cookies
+from ._engine_stream import EngineByteStream
 from ._exceptions import RequestError
 from ._headers import Headers
 from ._loopfree import Engine, __version__
@@ -49,6 +51,12 @@ USER_AGENT = f"python-loopfree/{__version__}"
 ACCEPT_ENCODING = "gzip, deflate, br, zstd"
 
 EventHook = typing.Callable[..., typing.Any]
+
+PER_REQUEST_COOKIES_DEPRECATED = (
+    "Setting per-request cookies=<...> is being deprecated, because "
+    "the expected behaviour on cookie persistence is ambiguous. Set "
+    "cookies directly on the client instance instead."
+)
 
 
 class ClientState(enum.Enum):
@@ -353,7 +361,9 @@ class BaseClient:
             raise RuntimeError("Cannot send a request, as the client has been closed.")
         self._state = ClientState.OPENED
 
-    def _start(self, request: Request, body: bytes, follow_redirects: bool) -> typing.Any:
+    def _start(
+        self, request: Request, body: bytes, follow_redirects: bool, stream: bool
+    ) -> typing.Any:
         timeout = request.extensions.get("timeout") or self._timeout.as_dict()
         return self._engine.start(
             request.method,
@@ -363,10 +373,12 @@ class BaseClient:
             (timeout["connect"], timeout["read"], timeout["write"], timeout["pool"]),
             follow_redirects,
             self.max_redirects,
+            stream,
         )
 
     def _build_response(self, request: Request, raw: typing.Any) -> Response:
-        (status, version, reason, headers, body), elapsed, final, history_raw, next_raw = raw
+        head, elapsed, final, history_raw, next_raw, reader = raw
+        status, version, reason, headers, body, downloaded = head
         default_encoding = self._default_encoding
         history: list[Response] = []
         for index, (sent, hop) in enumerate(history_raw):
@@ -380,22 +392,35 @@ class BaseClient:
                 reason_phrase=hop[2],
                 elapsed=datetime.timedelta(0),
                 default_encoding=default_encoding,
+                num_bytes_downloaded=hop[5],
             )
             hop_response.history = list(history)
             if _has_set_cookie(hop[3]):
                 self.cookies.extract_cookies(hop_response)
             history.append(hop_response)
         final_request = request if final is None else Request(final[0], final[1], headers=final[2])
-        response = Response._from_engine(
-            status,
-            headers,
-            body,
-            request=final_request,
-            http_version=version,
-            reason_phrase=reason,
-            elapsed=datetime.timedelta(seconds=elapsed),
-            default_encoding=default_encoding,
-        )
+        if reader is None:
+            response = Response._from_engine(
+                status,
+                headers,
+                body,
+                request=final_request,
+                http_version=version,
+                reason_phrase=reason,
+                elapsed=datetime.timedelta(seconds=elapsed),
+                default_encoding=default_encoding,
+                num_bytes_downloaded=downloaded,
+            )
+        else:
+            response = Response(
+                status,
+                headers=headers,
+                stream=EngineByteStream(reader, final_request),
+                request=final_request,
+                extensions={"http_version": version, "reason_phrase": reason},
+                default_encoding=default_encoding,
+            )
+            response.elapsed = datetime.timedelta(seconds=elapsed)
         response.history = history
         if next_raw is not None:
             method, url, next_headers, keep_body = next_raw
@@ -445,6 +470,8 @@ class Client(BaseClient):
         timeout: typing.Any = USE_CLIENT_DEFAULT,
         extensions: dict[str, typing.Any] | None = None,
     ) -> Response:
+        if cookies is not None:
+            warnings.warn(PER_REQUEST_COOKIES_DEPRECATED, DeprecationWarning, stacklevel=2)
         request = self.build_request(
             method,
             url,
@@ -492,13 +519,13 @@ class Client(BaseClient):
         )
         flow_auth = self._build_request_auth(request, auth)
         if type(flow_auth) is Auth:
-            return self._send_single(request, follow)
+            return self._send_single(request, follow, stream)
         flow = flow_auth.sync_auth_flow(request)
         history: list[Response] = []
         try:
             request = next(flow)
             while True:
-                response = self._send_single(request, follow)
+                response = self._send_single(request, follow, stream)
                 response.history = history + response.history
                 try:
                     next_request = flow.send(response)
@@ -509,7 +536,7 @@ class Client(BaseClient):
         finally:
             flow.close()
 
-    def _send_single(self, request: Request, follow_redirects: bool) -> Response:
+    def _send_single(self, request: Request, follow_redirects: bool, stream: bool) -> Response:
         if isinstance(request.stream, AsyncByteStream) and not isinstance(
             request.stream, SyncByteStream
         ):
@@ -521,9 +548,10 @@ class Client(BaseClient):
             if self._transport is not None:
                 response = self._transport.handle_request(request)
                 response.request = request
-                response.read()
+                if not stream:
+                    response.read()
             else:
-                pending = self._start(request, body, follow_redirects)
+                pending = self._start(request, body, follow_redirects, stream)
                 response = self._build_response(request, wait_sync(pending))
         except RequestError as exc:
             exc.request = request
@@ -603,6 +631,8 @@ class AsyncClient(BaseClient):
         timeout: typing.Any = USE_CLIENT_DEFAULT,
         extensions: dict[str, typing.Any] | None = None,
     ) -> Response:
+        if cookies is not None:
+            warnings.warn(PER_REQUEST_COOKIES_DEPRECATED, DeprecationWarning, stacklevel=2)
         request = self.build_request(
             method,
             url,
@@ -652,13 +682,13 @@ class AsyncClient(BaseClient):
         )
         flow_auth = self._build_request_auth(request, auth)
         if type(flow_auth) is Auth:
-            return await self._send_single(request, follow)
+            return await self._send_single(request, follow, stream)
         flow = flow_auth.async_auth_flow(request)
         history: list[Response] = []
         try:
             request = await flow.__anext__()
             while True:
-                response = await self._send_single(request, follow)
+                response = await self._send_single(request, follow, stream)
                 response.history = history + response.history
                 try:
                     next_request = await flow.asend(response)
@@ -669,7 +699,9 @@ class AsyncClient(BaseClient):
         finally:
             await flow.aclose()
 
-    async def _send_single(self, request: Request, follow_redirects: bool) -> Response:
+    async def _send_single(
+        self, request: Request, follow_redirects: bool, stream: bool
+    ) -> Response:
         for hook in self._event_hooks["request"]:
             await hook(request)
         try:
@@ -677,9 +709,10 @@ class AsyncClient(BaseClient):
             if self._transport is not None:
                 response = await self._transport.handle_async_request(request)
                 response.request = request
-                await response.aread()
+                if not stream:
+                    await response.aread()
             else:
-                pending = self._start(request, body, follow_redirects)
+                pending = self._start(request, body, follow_redirects, stream)
                 response = self._build_response(request, await wait_async(pending))
         except RequestError as exc:
             exc.request = request

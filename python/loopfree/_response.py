@@ -199,6 +199,7 @@ class Response:
         reason_phrase: bytes,
         elapsed: datetime.timedelta,
         default_encoding: str | Callable[[bytes], str] = "utf-8",
+        num_bytes_downloaded: int | None = None,
     ) -> Response:
         """
         Build a complete, already read and closed response from what the
@@ -216,7 +217,10 @@ class Response:
         self.is_stream_consumed = True
         self.default_encoding = default_encoding
         self._content = content
-        self._num_bytes_downloaded = len(content)
+        # Bytes on the wire, before Content-Encoding decoding, as in httpx.
+        self._num_bytes_downloaded = (
+            len(content) if num_bytes_downloaded is None else num_bytes_downloaded
+        )
         self._elapsed = elapsed
         return self
 

@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import os
 import ssl
-import typing
 import warnings
 
 __all__ = ["CertTypes", "create_ssl_context"]
 
-CertTypes = typing.Union[str, tuple[str, str], tuple[str, str, str]]
+CertTypes = str | tuple[str, str] | tuple[str, str, str]
+
+
+def _system_store_context() -> ssl.SSLContext:
+    """
+    A verifying context with the system's CA store, ignoring the environment.
+
+    `ssl.create_default_context()` alone would not do for `trust_env=False`:
+    OpenSSL's default verify paths read SSL_CERT_FILE and SSL_CERT_DIR
+    themselves, so the compiled-in locations are loaded explicitly instead.
+    """
+    paths = ssl.get_default_verify_paths()
+    cafile = paths.openssl_cafile if os.path.isfile(paths.openssl_cafile) else None
+    capath = paths.openssl_capath if os.path.isdir(paths.openssl_capath) else None
+    if cafile is None and capath is None:
+        # No compiled-in store on disk (e.g. Windows, which has its own).
+        return ssl.create_default_context()
+    return ssl.create_default_context(cafile=cafile, capath=capath)
 
 
 def create_ssl_context(
@@ -23,6 +39,7 @@ def create_ssl_context(
     `verify=True` trusts `SSL_CERT_FILE` or `SSL_CERT_DIR` when `trust_env`
     allows and one is set, and otherwise the system's default CA store
     (httpx uses certifi's bundle there; loopfree does not depend on certifi).
+    With `trust_env=False` neither variable has any effect.
     `SSLKEYLOGFILE` is honoured by `ssl.create_default_context()` itself.
     """
     if verify is True:
@@ -32,8 +49,10 @@ def create_ssl_context(
             ctx = ssl.create_default_context(cafile=cafile)
         elif capath:
             ctx = ssl.create_default_context(capath=capath)
-        else:
+        elif trust_env:
             ctx = ssl.create_default_context()
+        else:
+            ctx = _system_store_context()
     elif verify is False:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.check_hostname = False

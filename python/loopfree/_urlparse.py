@@ -275,6 +275,10 @@ def urlparse(url: str = "", **components: str | None) -> ParsedURL:
     )
 
 
+# WHATWG's forbidden host code points that can reach us unescaped.
+_FORBIDDEN_HOST_CHARS = frozenset(" <>^|\\")
+
+
 def encode_host(host: str) -> str:
     """
     Validate and normalise a host: IP literals are checked (IPv6 loses its
@@ -295,6 +299,11 @@ def encode_host(host: str) -> str:
             raise InvalidURL(f"Invalid IPv6 address: {host!r}") from None
         return host[1:-1]
     if host.isascii():
+        # httpx percent-encodes these and sends the request to a host name
+        # that cannot exist; refusing them early is the clearer error.
+        forbidden = _FORBIDDEN_HOST_CHARS.intersection(host)
+        if forbidden:
+            raise InvalidURL(f"Invalid character {min(forbidden)!r} in host: {host!r}")
         return quote(host.lower(), HOST_SAFE)
     try:
         return idna.encode(host.lower()).decode("ascii")
@@ -310,6 +319,9 @@ def normalize_port(port: str | None, scheme: str) -> int | None:
         number = int(port)
     except ValueError:
         raise InvalidURL(f"Invalid port: {port!r}") from None
+    if not 0 <= number <= 65535:
+        # httpx accepts these and getaddrinfo silently wraps them.
+        raise InvalidURL(f"Invalid port: {port!r}")
     return None if number == _DEFAULT_PORTS.get(scheme) else number
 
 

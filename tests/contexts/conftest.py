@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -34,15 +35,17 @@ class LoggedConnection:
 
 
 class ConnectionLogServer:
-    def __init__(self) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(128)
         self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.ssl_context = ssl_context
+        scheme = "https" if ssl_context else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
         self._lock = threading.Lock()
         self._connections: list[LoggedConnection] = []
-        self._peers: list[socket.socket] = []
+        self._peers: dict[int, socket.socket] = {}
         self._threads: list[threading.Thread] = []
         self._stopping = False
         self._acceptor = threading.Thread(target=self._accept_loop, name="conn-log", daemon=True)
@@ -75,17 +78,15 @@ class ConnectionLogServer:
             pass
         self.sock.close()
         with self._lock:
-            peers = list(self._peers)
+            peers = list(self._peers.values())
         for peer in peers:
             try:
-                peer.shutdown(socket.SHUT_RDWR)
+                peer.shutdown(socket.SHUT_RDWR)  # wakes the blocked recv()
             except OSError:
                 pass
         self._acceptor.join(5)
         for thread in self._threads:
             thread.join(5)
-        for peer in peers:
-            peer.close()
 
     def _accept_loop(self) -> None:
         while not self._stopping:
@@ -96,7 +97,7 @@ class ConnectionLogServer:
             with self._lock:
                 record = LoggedConnection(len(self._connections) + 1, address[1])
                 self._connections.append(record)
-                self._peers.append(peer)
+                self._peers[record.conn_id] = peer
             thread = threading.Thread(
                 target=self._serve, args=(peer, record), name=f"conn-{record.conn_id}", daemon=True
             )
@@ -104,6 +105,8 @@ class ConnectionLogServer:
             thread.start()
 
     def _recv(self, peer: socket.socket, record: LoggedConnection) -> bytes:
+        # Over TLS, b"" also means the peer sent close_notify: any closing of
+        # the parent's connection by a child shows up as closed_at.
         try:
             data = peer.recv(65536)
         except OSError:
@@ -116,6 +119,21 @@ class ConnectionLogServer:
         return data
 
     def _serve(self, peer: socket.socket, record: LoggedConnection) -> None:
+        try:
+            if self.ssl_context is not None:
+                try:
+                    peer = self.ssl_context.wrap_socket(peer, server_side=True)
+                except (OSError, ssl.SSLError):
+                    with self._lock:
+                        record.closed_at = time.monotonic()
+                    return
+                with self._lock:
+                    self._peers[record.conn_id] = peer
+            self._exchange(peer, record)
+        finally:
+            peer.close()
+
+    def _exchange(self, peer: socket.socket, record: LoggedConnection) -> None:
         buffer = b""
         while True:
             while b"\r\n\r\n" not in buffer:
@@ -159,6 +177,18 @@ class ConnectionLogServer:
 @pytest.fixture
 def conn_log_server() -> Iterator[ConnectionLogServer]:
     server = ConnectionLogServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def tls_conn_log_server(cert_files: tuple[str, str]) -> Iterator[ConnectionLogServer]:
+    """The same over TLS (trustme certificate; clients use ``verify=ca_cert_path``)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*cert_files)
+    server = ConnectionLogServer(context).start()
     try:
         yield server
     finally:

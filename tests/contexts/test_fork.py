@@ -33,8 +33,9 @@ import loopfree
 from loopfree import _loopfree
 
 url = _sys.argv[1]
-client = loopfree.Client(timeout=10)
-aclient = loopfree.AsyncClient(timeout=10)
+verify = _sys.argv[2] or True
+client = loopfree.Client(timeout=10, verify=verify)
+aclient = loopfree.AsyncClient(timeout=10, verify=verify)
 
 def sync_get(path):
     response = client.get(url + path)
@@ -65,19 +66,33 @@ result["child_exit"], result["child"] = run_child(child, CHILD_TIMEOUT)
 result["after"] = [sync_get("/parent/sync/3"), async_get("/parent/async/3")]
 result["parent_abandoned_after"] = _loopfree.abandoned_runtimes()
 result["parent_pool_pid"] = client._engine.pool_pid
-emit(result)
+finish(result)
 """
 
 
-def run_fork_driver(url: str) -> dict:
+def run_fork_driver(url: str, verify: str = "") -> dict:
     source = f"CHILD_TIMEOUT = {CHILD_TIMEOUT}\n" + textwrap.dedent(FORK_DRIVER)
-    done = run_python(source, url, timeout=60)
+    done = run_python(source, url, verify, timeout=60)
     assert done.returncode == 0, done.describe()
     return done.result
 
 
-def test_sync_and_async_clients_keep_working_after_fork(conn_log_server):
-    result = run_fork_driver(conn_log_server.url)
+@pytest.fixture(params=["http", "https"])
+def logged_server(request: pytest.FixtureRequest):
+    """(server, verify) for the plain and the TLS connection-logging server.
+
+    Over TLS a child that wrote to, or closed (close_notify), its parent's
+    connection would also break the parent's session, not only show up in
+    the server's log.
+    """
+    if request.param == "http":
+        return request.getfixturevalue("conn_log_server"), ""
+    return request.getfixturevalue("tls_conn_log_server"), request.getfixturevalue("ca_cert_path")
+
+
+def test_sync_and_async_clients_keep_working_after_fork(logged_server):
+    server, verify = logged_server
+    result = run_fork_driver(server.url, verify)
     child = result["child"]
 
     assert result["child_exit"] == 0, child
@@ -96,10 +111,11 @@ def test_sync_and_async_clients_keep_working_after_fork(conn_log_server):
     assert result["parent_pool_pid"] == result["parent_pid"]
 
 
-def test_child_never_uses_a_connection_pooled_by_its_parent(conn_log_server):
-    result = run_fork_driver(conn_log_server.url)
+def test_child_never_uses_a_connection_pooled_by_its_parent(logged_server):
+    server, verify = logged_server
+    result = run_fork_driver(server.url, verify)
     assert result["child_exit"] == 0, result["child"]
-    connections = {c.conn_id: c for c in conn_log_server.connections()}
+    connections = {c.conn_id: c for c in server.connections()}
 
     parent_before = {conn for _, conn in result["before"]}
     parent_after = {conn for _, conn in result["after"]}
@@ -122,6 +138,44 @@ def test_child_never_uses_a_connection_pooled_by_its_parent(conn_log_server):
     # ...and everything the child sent is on its own connections.
     for conn in child_conns:
         assert all(path.startswith("/child/") for path in connections[conn].requests)
+    # The parent's connections were never closed while the driver ran (they
+    # close when the driver exits, after its last request on them).
+    for conn in parent_before:
+        record = connections[conn]
+        assert record.requests[-1].endswith("/3"), record.requests
+
+
+H2_DRIVER = """
+import asyncio
+import loopfree
+
+url, verify = _sys.argv[1], _sys.argv[2]
+client = loopfree.Client(timeout=10, verify=verify, http1=False, http2=True)
+aclient = loopfree.AsyncClient(timeout=10, verify=verify, http1=False, http2=True)
+
+def both(tag):
+    async def one():
+        return (await aclient.get(url + "/echo_request?" + tag)).http_version
+    return [client.get(url + "/echo_request?" + tag).http_version, asyncio.run(one())]
+
+before = both("parent")
+
+def child():
+    return both("child")
+
+exit_code, value = run_child(child, 15)
+finish({"before": before, "child_exit": exit_code, "child": value, "after": both("after")})
+"""
+
+
+def test_http2_connections_survive_fork(h2_server, ca_cert_path):
+    """HTTP/2 connections have background tasks on the parent's runtime; the
+    child opens its own, the parent's keep multiplexing afterwards."""
+    done = run_python(H2_DRIVER, h2_server.url, ca_cert_path, timeout=60)
+    assert done.returncode == 0, done.describe()
+    result = done.result
+    assert result["child_exit"] == 0, result["child"]
+    assert result["before"] == result["child"] == result["after"] == ["HTTP/2", "HTTP/2"]
 
 
 NESTED_DRIVER = """

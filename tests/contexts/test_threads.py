@@ -12,6 +12,7 @@ import threading
 import time
 
 import uvloop
+from contexts_support import run_python
 
 import loopfree
 
@@ -139,3 +140,77 @@ def test_16_threads_share_one_sync_client(server):
     assert results == [200] * THREADS
     assert elapsed < 1.0, elapsed  # 16 x 0.3 s = 4.8 s if serialised
     client.close()
+
+
+# --------------------------------------------------------------------------
+# Interpreter exit while loopfree threads are busy
+# --------------------------------------------------------------------------
+#
+# At exit CPython marks the runtime as finalizing; from then on any other
+# thread that tries to take the GIL is ended with pthread_exit(). On a thread
+# whose stack has Rust frames that forced unwind aborts the whole process
+# (SIGABRT, "FATAL: exception not rethrown"), so loopfree must never re-take
+# the GIL from Rust once exit has begun.
+
+DAEMON_WAIT_DRIVER = """
+import threading
+import loopfree
+
+url = _sys.argv[1]
+client = loopfree.Client(timeout=30)
+client.get(url + "/")
+started = threading.Event()
+
+def background():
+    started.set()
+    client.get(url + "/slow?delay=5")
+
+threading.Thread(target=background, daemon=True).start()
+started.wait(5)
+_time.sleep(0.2)  # the daemon thread is now waiting in Pending.wait()
+emit({"main": "exiting"})
+"""
+
+
+def test_interpreter_exit_while_a_daemon_thread_waits_on_a_request(server):
+    """A daemon thread blocked in a sync request must not crash interpreter exit."""
+    done = run_python(DAEMON_WAIT_DRIVER, server.url, timeout=30)
+    assert done.result == {"main": "exiting"}
+    assert done.returncode == 0, done.describe()  # not -6 (SIGABRT)
+    assert done.elapsed < 5, done.describe()  # exit did not wait for the request
+
+
+WAKE_AT_EXIT_DRIVER = """
+import asyncio
+import loopfree
+
+url = _sys.argv[1]
+
+class SlowWakeLoop(asyncio.SelectorEventLoop):
+    # Widens a real race: the wake-up callback (run by loopfree's completion
+    # thread) releases and re-takes the GIL, as the self-pipe send inside
+    # call_soon_threadsafe does, while the main thread returns and exits.
+    def call_soon_threadsafe(self, *args, **kwargs):
+        handle = super().call_soon_threadsafe(*args, **kwargs)
+        deadline = _time.monotonic() + 2
+        while _time.monotonic() < deadline:
+            _time.sleep(0.0002)
+        return handle
+
+client = loopfree.AsyncClient(timeout=10)
+
+async def main():
+    return (await client.get(url + "/")).status_code
+
+with asyncio.Runner(loop_factory=SlowWakeLoop) as runner:
+    emit({"status": runner.run(main())})
+"""
+
+
+def test_interpreter_exit_while_a_wakeup_callback_is_running(server):
+    """The script ends right after ``asyncio.run(client.get(...))``.
+
+    Without the widened window this aborts in roughly 1 run in 5 here."""
+    done = run_python(WAKE_AT_EXIT_DRIVER, server.url, timeout=30)
+    assert done.result == {"status": 200}
+    assert done.returncode == 0, done.describe()  # not -6 (SIGABRT)

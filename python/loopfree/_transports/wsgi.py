@@ -130,7 +130,9 @@ class WSGITransport(BaseTransport):
             raise RuntimeError("The WSGI app did not call start_response().")
         status, response_headers, exc_info = started
         if exc_info and exc_info[0] and self.raise_app_exceptions:
-            raise exc_info[1]  # type: ignore[misc]
+            raise exc_info[1]
 
-        headers = [(name.encode("ascii"), value.encode("ascii")) for name, value in response_headers]
+        headers = [
+            (name.encode("ascii"), value.encode("ascii")) for name, value in response_headers
+        ]
         return Response(int(status.split()[0]), headers=headers, stream=stream)

@@ -1,0 +1,67 @@
+"""Stubs for the Rust extension module. See src/ for the implementation."""
+
+from typing import Any
+
+__version__: str
+
+class Pending:
+    """A request (or body chunk read) in flight on the runtime."""
+
+    def wait(self) -> Any:
+        """Block without the GIL, running signal handlers; cancel if one raises."""
+    def add_done_callback(self, callback: Any, /) -> None:
+        """Call `callback()` on the completion thread once done (now, if done)."""
+    def cancel(self) -> None:
+        """Abort the task; its connection is closed, not pooled."""
+    def done(self) -> bool: ...
+    def result(self) -> Any:
+        """The outcome once done, or the mapped loopfree exception."""
+    @property
+    def runtime_pid(self) -> int: ...
+
+class BodyReader:
+    """The body of a streamed response."""
+
+    def next_chunk(self) -> Pending: ...
+    def close(self) -> None: ...
+    @property
+    def is_closed(self) -> bool: ...
+
+class Engine:
+    """The Rust half of a client: pool, limiter and request start-up."""
+
+    def __init__(
+        self,
+        *,
+        verify: bool = True,
+        ca_bundle_pem: bytes | None = None,
+        identity_pem: bytes | None = None,
+        http1: bool = True,
+        http2: bool = False,
+        max_connections: int | None = None,
+        max_keepalive_connections: int | None = None,
+        keepalive_expiry: float | None = None,
+        connect_timeout: float | None = None,
+        proxy: str | None = None,
+        trust_env: bool = True,
+    ) -> None: ...
+    def start(
+        self,
+        method: str,
+        url: str,
+        headers: Any,
+        body: bytes | None,
+        timeouts: tuple[float | None, float | None, float | None, float | None],
+        follow_redirects: bool,
+        max_redirects: int,
+        stream: bool = False,
+    ) -> Pending: ...
+    def close(self) -> None: ...
+    @property
+    def pool_pid(self) -> int | None: ...
+
+def abandoned_runtimes() -> int:
+    """Runtimes this process abandoned because it was forked."""
+
+def begin_shutdown() -> None:
+    """Stop the completion thread from taking the GIL (interpreter exit)."""

@@ -1,0 +1,99 @@
+//! `BodyReader`: the body of a streamed response, read one chunk at a time.
+//!
+//! Each `next_chunk()` runs on the runtime like a request and is waited for
+//! through a `Pending`, so streaming works the same from sync code, gevent,
+//! asyncio and trio. Dropping or closing the reader before the end drops the
+//! connection instead of returning it half-read to the pool.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use futures_util::FutureExt;
+use pyo3::prelude::*;
+
+use crate::errors::{Error, ErrorKind, Phase};
+use crate::exchange::{Outcome, StreamingBody};
+use crate::pending::{Pending, Shared};
+use crate::runtime;
+
+struct ReaderState {
+    body: Mutex<Option<StreamingBody>>,
+    closed: AtomicBool,
+}
+
+impl ReaderState {
+    fn lock(&self) -> MutexGuard<'_, Option<StreamingBody>> {
+        self.body
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[pyclass(frozen, module = "loopfree._loopfree")]
+pub struct BodyReader {
+    state: Arc<ReaderState>,
+}
+
+impl BodyReader {
+    pub fn new(body: StreamingBody) -> Self {
+        Self {
+            state: Arc::new(ReaderState {
+                body: Mutex::new(Some(body)),
+                closed: AtomicBool::new(false),
+            }),
+        }
+    }
+}
+
+async fn read_chunk(state: Arc<ReaderState>) -> Result<Outcome, Error> {
+    // Take the body out for the read so no lock is held across an await.
+    let taken = state.lock().take();
+    let Some(mut body) = taken else {
+        return Ok(Outcome::Chunk(None));
+    };
+    let read = runtime::timeout(body.read_timeout, body.response.chunk()).await;
+    match read {
+        Ok(Ok(Some(chunk))) => {
+            if !state.closed.load(Ordering::SeqCst) {
+                *state.lock() = Some(body);
+            }
+            Ok(Outcome::Chunk(Some(chunk)))
+        }
+        // The end: dropping the finished body returns the connection to the pool.
+        Ok(Ok(None)) => Ok(Outcome::Chunk(None)),
+        Ok(Err(err)) => Err(Error::from_reqwest(&err, Phase::Read)),
+        Err(_elapsed) => Err(Error::new(ErrorKind::ReadTimeout, "timed out")),
+    }
+}
+
+#[pymethods]
+impl BodyReader {
+    /// Start reading the next chunk; the `Pending` gives bytes, or None at the end.
+    fn next_chunk(&self) -> PyResult<Pending> {
+        let rt = runtime::current()?;
+        let shared = Shared::new();
+        let task_shared = shared.clone();
+        let task_rt = rt.clone();
+        let state = self.state.clone();
+        let abort = rt.spawn(async move {
+            let outcome = AssertUnwindSafe(read_chunk(state))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|payload| Err(Error::from_panic(&*payload)));
+            task_shared.complete(outcome, &task_rt);
+        });
+        Ok(Pending::new(shared, abort, rt))
+    }
+
+    /// Stop reading: an unfinished body closes its connection.
+    fn close(&self) {
+        self.state.closed.store(true, Ordering::SeqCst);
+        drop(self.state.lock().take());
+    }
+
+    #[getter]
+    fn is_closed(&self) -> bool {
+        self.state.closed.load(Ordering::SeqCst)
+    }
+}

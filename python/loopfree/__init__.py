@@ -6,7 +6,7 @@ belong to no event loop. `import loopfree as httpx` is the whole migration.
 import atexit
 
 from ._api import delete, get, head, options, patch, post, put, request, stream
-from ._auth import Auth, BasicAuth, FunctionAuth
+from ._auth import Auth, BasicAuth, DigestAuth, FunctionAuth, NetRCAuth
 from ._client import AsyncClient, Client
 from ._config import USE_CLIENT_DEFAULT, Limits, Proxy, Timeout
 from ._content import AsyncByteStream, ByteStream, SyncByteStream
@@ -46,49 +46,75 @@ from ._loopfree import __version__, begin_shutdown
 from ._query_params import QueryParams
 from ._request import Request
 from ._response import Response
+from ._ssl import create_ssl_context
 from ._status_codes import codes
+from ._transports import (
+    ASGITransport,
+    AsyncBaseTransport,
+    BaseTransport,
+    MockTransport,
+    WSGITransport,
+)
 from ._url import URL
 
 __title__ = "loopfree"
 __description__ = "An httpx-compatible HTTP client whose clients work on any event loop."
 
 # Sorted case-insensitively, as httpx's own test of its public surface expects.
-__all__ = [
-    "URL",
-    "USE_CLIENT_DEFAULT",
+__all__ = [  # noqa: RUF022 - case-insensitive order, as httpx's surface test expects
+    "__description__",
+    "__title__",
+    "__version__",
+    "ASGITransport",
+    "AsyncBaseTransport",
     "AsyncByteStream",
     "AsyncClient",
     "Auth",
+    "BaseTransport",
     "BasicAuth",
     "ByteStream",
     "Client",
     "CloseError",
+    "codes",
     "ConnectError",
     "ConnectTimeout",
     "CookieConflict",
     "Cookies",
+    "create_ssl_context",
     "DecodingError",
+    "delete",
+    "DigestAuth",
     "FunctionAuth",
+    "get",
+    "head",
+    "Headers",
     "HTTPError",
     "HTTPStatusError",
-    "Headers",
     "InvalidURL",
     "Limits",
     "LocalProtocolError",
+    "MockTransport",
+    "NetRCAuth",
     "NetworkError",
+    "options",
+    "patch",
     "PoolTimeout",
+    "post",
     "ProtocolError",
     "Proxy",
     "ProxyError",
+    "put",
     "QueryParams",
     "ReadError",
     "ReadTimeout",
     "RemoteProtocolError",
+    "request",
     "Request",
     "RequestError",
     "RequestNotRead",
     "Response",
     "ResponseNotRead",
+    "stream",
     "StreamClosed",
     "StreamConsumed",
     "StreamError",
@@ -98,21 +124,11 @@ __all__ = [
     "TooManyRedirects",
     "TransportError",
     "UnsupportedProtocol",
+    "URL",
+    "USE_CLIENT_DEFAULT",
     "WriteError",
     "WriteTimeout",
-    "__description__",
-    "__title__",
-    "__version__",
-    "codes",
-    "delete",
-    "get",
-    "head",
-    "options",
-    "patch",
-    "post",
-    "put",
-    "request",
-    "stream",
+    "WSGITransport",
 ]
 
 # Stop waking Python from the runtime once the interpreter starts exiting.

@@ -158,6 +158,29 @@ emit({"outcome": outcome, "took": took, "after": after})
     assert result["after"][:2] == ["ok", 200], result
 
 
+def test_gevent_threadpool_threads_share_the_client(server):
+    """Native threads of gevent's threadpool (each with its own hub) also wait fine."""
+    result = run_gevent(
+        HEARTBEAT
+        + """
+client = loopfree.Client(timeout=10)
+client.get(url + "/")
+beat = gevent.spawn(heartbeat)
+pool = gevent.get_hub().threadpool
+started = _time.monotonic()
+jobs = [pool.spawn(timed, client.get, url + "/slow?delay=0.2") for _ in range(4)]
+gevent.joinall(jobs, timeout=10)
+elapsed = _time.monotonic() - started
+beat.kill()
+emit({"results": [job.value for job in jobs], "elapsed": elapsed, "ticks": ticks})
+""",
+        server.url,
+    )
+    assert [r[:2] for r in result["results"]] == [["ok", 200]] * 4, result
+    assert result["elapsed"] < 0.4, result
+    assert result["ticks"] >= 10, result
+
+
 # --------------------------------------------------------------------------
 # gunicorn -k gevent
 # --------------------------------------------------------------------------

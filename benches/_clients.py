@@ -189,9 +189,7 @@ def loopfree_httpx() -> Adapter:
         return Session(get, post, client.close)
 
     async def async_session(h2: bool, ca: str | None) -> ASession:
-        client = httpx.AsyncClient(
-            timeout=TIMEOUT, transport=async_cls(**transport_kwargs(h2, ca))
-        )
+        client = httpx.AsyncClient(timeout=TIMEOUT, transport=async_cls(**transport_kwargs(h2, ca)))
 
         async def get(url: str) -> Result:
             r = await client.get(url)

@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _clients  # noqa: E402
+import _clients
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -149,7 +149,9 @@ def make_sync_op(
     return lambda: session.get(url)
 
 
-def sync_loop(op: typing.Callable[[], tuple[int, int]], expect: int | None, deadline: float) -> Tally:
+def sync_loop(
+    op: typing.Callable[[], tuple[int, int]], expect: int | None, deadline: float
+) -> Tally:
     tally = Tally()
     clock = time.perf_counter
     while clock() < deadline:
@@ -167,7 +169,9 @@ def sync_loop(op: typing.Callable[[], tuple[int, int]], expect: int | None, dead
     return tally
 
 
-def run_sync(op: typing.Callable[[], tuple[int, int]], spec: dict[str, typing.Any], seconds: float) -> Tally:
+def run_sync(
+    op: typing.Callable[[], tuple[int, int]], spec: dict[str, typing.Any], seconds: float
+) -> Tally:
     threads = max(1, int(spec.get("concurrency", 1)))
     deadline = time.perf_counter() + seconds
     expect = spec.get("expect_len")
@@ -212,7 +216,9 @@ async def async_loop(
 
 
 async def run_async_window(
-    op: typing.Callable[[], typing.Awaitable[tuple[int, int]]], spec: dict[str, typing.Any], seconds: float
+    op: typing.Callable[[], typing.Awaitable[tuple[int, int]]],
+    spec: dict[str, typing.Any],
+    seconds: float,
 ) -> Tally:
     deadline = time.perf_counter() + seconds
     tasks = max(1, int(spec.get("concurrency", 1)))
@@ -289,7 +295,10 @@ def measure_sync(spec: dict[str, typing.Any], adapter: _clients.Adapter) -> dict
 
 async def make_async_op(
     spec: dict[str, typing.Any], adapter: _clients.Adapter
-) -> tuple[typing.Callable[[], typing.Awaitable[tuple[int, int]]], typing.Callable[[], typing.Awaitable[None]]]:
+) -> tuple[
+    typing.Callable[[], typing.Awaitable[tuple[int, int]]],
+    typing.Callable[[], typing.Awaitable[None]],
+]:
     url, kind = spec["url"], spec["kind"]
     assert adapter.async_session is not None
     if kind == "newclient":
@@ -317,7 +326,9 @@ async def make_async_op(
     return (lambda: session.get(url)), session.close
 
 
-async def measure_async(spec: dict[str, typing.Any], adapter: _clients.Adapter) -> dict[str, typing.Any]:
+async def measure_async(
+    spec: dict[str, typing.Any], adapter: _clients.Adapter
+) -> dict[str, typing.Any]:
     op, close = await make_async_op(spec, adapter)
     await op()  # one request first: connect (h2: exactly one connection)
     await run_async_window(op, spec, spec["warmup"])
@@ -327,7 +338,9 @@ async def measure_async(spec: dict[str, typing.Any], adapter: _clients.Adapter) 
     return window.result(tally)
 
 
-def measure_construct(spec: dict[str, typing.Any], adapter: _clients.Adapter) -> dict[str, typing.Any]:
+def measure_construct(
+    spec: dict[str, typing.Any], adapter: _clients.Adapter
+) -> dict[str, typing.Any]:
     """µs to build a client once one has been built (the first is not timed)."""
     assert adapter.construct is not None and adapter.destroy is not None
     construct, destroy = adapter.construct, adapter.destroy

@@ -164,48 +164,89 @@ SCENARIOS = (
         "threads16", "16 threads sharing one sync client, GET 1 KiB", "get", "sync", concurrency=16
     ),
     Scenario(
-        "async64", "asyncio, 64 concurrent tasks, one client, GET 1 KiB", "get", "async",
+        "async64",
+        "asyncio, 64 concurrent tasks, one client, GET 1 KiB",
+        "get",
+        "async",
         concurrency=64,
     ),
     Scenario(
-        "async1024", "asyncio, 1024 concurrent tasks, one client, GET 1 KiB", "get", "async",
+        "async1024",
+        "asyncio, 1024 concurrent tasks, one client, GET 1 KiB",
+        "get",
+        "async",
         concurrency=1024,
     ),
     Scenario(
-        "dl1m", "Download 1 MiB, sequential", "get", "prefer-sync", path="/bytes/1m",
-        expect_len=MIB, unit="MiB/s",
+        "dl1m",
+        "Download 1 MiB, sequential",
+        "get",
+        "prefer-sync",
+        path="/bytes/1m",
+        expect_len=MIB,
+        unit="MiB/s",
     ),
     Scenario(
-        "dl16m", "Download 16 MiB, sequential", "get", "prefer-sync", path="/bytes/16m",
-        expect_len=16 * MIB, unit="MiB/s",
+        "dl16m",
+        "Download 16 MiB, sequential",
+        "get",
+        "prefer-sync",
+        path="/bytes/16m",
+        expect_len=16 * MIB,
+        unit="MiB/s",
     ),
     Scenario(
-        "up16m", "Upload 16 MiB (POST to /sink), sequential", "upload", "prefer-sync",
-        path="/sink", expect_len=None, size=16 * MIB, unit="MiB/s",
+        "up16m",
+        "Upload 16 MiB (POST to /sink), sequential",
+        "upload",
+        "prefer-sync",
+        path="/sink",
+        expect_len=None,
+        size=16 * MIB,
+        unit="MiB/s",
     ),
     Scenario(
-        "h2", "HTTP/2 (h2c, prior knowledge): 100 concurrent streams on one connection, GET 1 KiB",
-        "get", "async", concurrency=100, h2=True,
+        "h2",
+        "HTTP/2 (h2c, prior knowledge): 100 concurrent streams on one connection, GET 1 KiB",
+        "get",
+        "async",
+        concurrency=100,
+        h2=True,
     ),
     Scenario(
-        "newclient", "A new client per request (build + GET 1 KiB + close), sequential",
-        "newclient", "prefer-sync",
+        "newclient",
+        "A new client per request (build + GET 1 KiB + close), sequential",
+        "newclient",
+        "prefer-sync",
     ),
     Scenario(
-        "construct", "Building a client after the first (lower is better)", "construct",
-        "prefer-sync", unit="us",
+        "construct",
+        "Building a client after the first (lower is better)",
+        "construct",
+        "prefer-sync",
+        unit="us",
     ),
     Scenario(
-        "flask", "Flask async views sharing one AsyncClient, end to end (32 callers)", "flask",
+        "flask",
+        "Flask async views sharing one AsyncClient, end to end (32 callers)",
+        "flask",
         "async",
     ),
     Scenario(
-        "tls", "TLS (rustls server): sync, sequential GET 1 KiB over https", "get", "sync",
-        tls=True, full_only=True,
+        "tls",
+        "TLS (rustls server): sync, sequential GET 1 KiB over https",
+        "get",
+        "sync",
+        tls=True,
+        full_only=True,
     ),
     Scenario(
-        "gzip", "Sync, sequential GET of a gzip body (1 KiB decoded)", "get", "sync",
-        path="/gzip", full_only=True,
+        "gzip",
+        "Sync, sequential GET of a gzip body (1 KiB decoded)",
+        "get",
+        "sync",
+        path="/gzip",
+        full_only=True,
     ),
 )
 
@@ -367,9 +408,15 @@ def build_native() -> None:
     t0 = time.perf_counter()
     code, _out, err = run_child(
         [
-            cargo, "build", "--release", "--locked", "--quiet",
-            "--manifest-path", str(SERVER_DIR / "Cargo.toml"),
-            "--target-dir", str(TARGET_DIR),
+            cargo,
+            "build",
+            "--release",
+            "--locked",
+            "--quiet",
+            "--manifest-path",
+            str(SERVER_DIR / "Cargo.toml"),
+            "--target-dir",
+            str(TARGET_DIR),
         ],
         timeout=1800,
     )
@@ -526,13 +573,20 @@ def native_cmd(scenario: Scenario, server: Server, profile: Profile) -> list[str
     ]
     cmd = [
         str(NATIVE_BIN),
-        "--mode", mode,
-        "--url", server.base(scenario) + scenario.path,
-        "--concurrency", str(scenario.concurrency),
-        "--duration", str(profile.duration),
-        "--warmup", str(profile.warmup),
-        "--server-pid", str(server.pid),
-        "--count", str(profile.construct_count),
+        "--mode",
+        mode,
+        "--url",
+        server.base(scenario) + scenario.path,
+        "--concurrency",
+        str(scenario.concurrency),
+        "--duration",
+        str(profile.duration),
+        "--warmup",
+        str(profile.warmup),
+        "--server-pid",
+        str(server.pid),
+        "--count",
+        str(profile.construct_count),
     ]
     if scenario.h2:
         cmd.append("--h2")
@@ -617,7 +671,7 @@ def run_one(
 
 
 def flask_load(
-    url: str, seconds: float, concurrency: int, timeout: float = 10.0
+    url: str, seconds: float, concurrency: int, timeout: float = 6.0
 ) -> tuple[int, Counter[str], float]:
     """GET `url` from `concurrency` keep-alive stdlib callers for `seconds`.
 
@@ -695,16 +749,18 @@ def proc_hwm_kb(pid: int) -> int | None:
     return None
 
 
-def run_flask(
-    client: str, rnd: int, server: Server, profile: Profile, env: dict[str, str]
-) -> Run:
+def run_flask(client: str, rnd: int, server: Server, profile: Profile, env: dict[str, str]) -> Run:
     run = Run("flask", client, rnd)
     t_start = time.perf_counter()
     cmd = pinned(
         CLIENT_CPU,
         [
-            sys.executable, str(FLASK_APP), "--lib", client,
-            "--upstream", f"http://127.0.0.1:{server.h1}",
+            sys.executable,
+            str(FLASK_APP),
+            "--lib",
+            client,
+            "--upstream",
+            f"http://127.0.0.1:{server.h1}",
         ],
     )
     proc = subprocess.Popen(
@@ -830,9 +886,7 @@ class Cell:
         return next((r.error for r in self.runs if r.error), None)
 
 
-def paired_ratio(
-    scenario: Scenario, mine: Cell, other: Cell
-) -> float | None:
+def paired_ratio(scenario: Scenario, mine: Cell, other: Cell) -> float | None:
     """Median over rounds of loopfree's advantage over `other` in the same round.
 
     > 1 means loopfree is better (faster, or quicker to construct).
@@ -856,10 +910,13 @@ def machine_info() -> dict[str, str]:
             ["lscpu"], capture_output=True, text=True, timeout=10, check=False
         ).stdout
         fields = dict(
-            (k.strip(), v.strip()) for k, v in (ln.split(":", 1) for ln in lscpu.splitlines() if ":" in ln)
+            (k.strip(), v.strip())
+            for k, v in (ln.split(":", 1) for ln in lscpu.splitlines() if ":" in ln)
         )
         info["CPU"] = fields.get("Model name", "?")
-        info["CPUs"] = f"{fields.get('CPU(s)', '?')} ({fields.get('Thread(s) per core', '?')} thread(s) per core, so {'no SMT siblings' if fields.get('Thread(s) per core') == '1' else 'SMT siblings'})"
+        info["CPUs"] = (
+            f"{fields.get('CPU(s)', '?')} ({fields.get('Thread(s) per core', '?')} thread(s) per core, so {'no SMT siblings' if fields.get('Thread(s) per core') == '1' else 'SMT siblings'})"
+        )
         if fields.get("Hypervisor vendor"):
             info["Virtualisation"] = f"{fields['Hypervisor vendor']} guest"
     except (OSError, subprocess.SubprocessError):
@@ -870,7 +927,9 @@ def machine_info() -> dict[str, str]:
     info["Kernel"] = platform.release()
     info["Python"] = f"{platform.python_implementation()} {platform.python_version()}"
     gov = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
-    info["CPU governor"] = gov.read_text().strip() if gov.exists() else "n/a (no cpufreq in this VM)"
+    info["CPU governor"] = (
+        gov.read_text().strip() if gov.exists() else "n/a (no cpufreq in this VM)"
+    )
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         info["Rust"] = subprocess.run(
             ["rustc", "--version"], capture_output=True, text=True, timeout=10, check=False
@@ -974,7 +1033,11 @@ def evaluate_targets(
         targets.append(Target(name, None, "not measured"))
 
     for entry in rss:
-        name = f"RSS flat (+-5 %) over {entry.get('ops', '?'):,} requests ({entry['api']})" if isinstance(entry.get("ops"), int) else f"RSS flat ({entry['api']})"
+        name = (
+            f"RSS flat (+-5 %) over {entry.get('ops', '?'):,} requests ({entry['api']})"
+            if isinstance(entry.get("ops"), int)
+            else f"RSS flat ({entry['api']})"
+        )
         if "growth_pct" in entry:
             growth = entry["growth_pct"]
             targets.append(
@@ -1060,7 +1123,9 @@ def write_report(
                 vals.append(f"**{text}**" if client == "loopfree" else text)
         add(f"| {scenario.id} | {unit_label(scenario)} | " + " | ".join(vals) + " |")
     add("")
-    add(f"\u26a0 = some requests failed (see the scenario's table). Scenario ids are explained below.")
+    add(
+        "\u26a0 = some requests failed (see the scenario's table). Scenario ids are explained below."
+    )
     add("")
 
     # ---- targets
@@ -1110,7 +1175,11 @@ def write_report(
                 if vals
                 else "—"
             )
-            ratio = "" if client == "loopfree" or lf is None else fmt_ratio(paired_ratio(scenario, lf, c))
+            ratio = (
+                ""
+                if client == "loopfree" or lf is None
+                else fmt_ratio(paired_ratio(scenario, lf, c))
+            )
             name = f"**{client}**" if client == "loopfree" else client
             if scenario.kind == "construct":
                 add(f"| {name} | {fmt_num(c.value, 'us')} | {rng} | {ratio} |")
@@ -1141,7 +1210,9 @@ def write_report(
             "the baseline is the sample after 10 % of the requests."
         )
         add("")
-        add("| api | requests | errors | req/s | RSS after 10 % | RSS at end | growth | max growth |")
+        add(
+            "| api | requests | errors | req/s | RSS after 10 % | RSS at end | growth | max growth |"
+        )
         add("|---|---:|---:|---:|---:|---:|---:|---:|")
         for entry in rss:
             if "growth_pct" not in entry:
@@ -1198,7 +1269,7 @@ def write_report(
         "- **flask**: `examples/flask_shared_client.py` run unchanged (werkzeug threaded "
         "server, pinned like the other clients) against bench-server's `/` and `/auth`; "
         f"{profile.flask_concurrency} stdlib keep-alive callers in the harness for "
-        f"{profile.flask_seconds:g} s; a response is OK when it is a 200 with `\"ok\": true`. "
+        f'{profile.flask_seconds:g} s; a response is OK when it is a 200 with `"ok": true`. '
         "The table's throughput counts OK responses only."
     )
     add(
@@ -1233,7 +1304,9 @@ def write_report(
     add("```console")
     add("$ make bench                          # = .venv/bin/python benches/run.py (quick)")
     add("$ .venv/bin/python benches/run.py --full")
-    add("$ .venv/bin/python benches/run.py --scenarios seq,async64 --clients loopfree,pyreqwest --no-write")
+    add(
+        "$ .venv/bin/python benches/run.py --scenarios seq,async64 --clients loopfree,pyreqwest --no-write"
+    )
     add("```")
     add("")
     add(
@@ -1264,7 +1337,9 @@ def scenario_note(scenario: Scenario) -> str:
     return notes.get(scenario.id, "")
 
 
-def write_chart(path: Path, scenarios: list[Scenario], clients: list[str], cells: dict[str, dict[str, Cell]]) -> Path | None:
+def write_chart(
+    path: Path, scenarios: list[Scenario], clients: list[str], cells: dict[str, dict[str, Cell]]
+) -> Path | None:
     try:
         import matplotlib
 
@@ -1292,14 +1367,20 @@ def write_chart(path: Path, scenarios: list[Scenario], clients: list[str], cells
         values = [row[c].value or 0.0 for c in names]
         colors = [palette.get(c, "#1f77b4") for c in names]
         ax.barh(names[::-1], values[::-1], color=colors[::-1])
-        ax.set_title(f"{scenario.id} ({unit_label(scenario)}"
-                     f"{', lower is better' if not scenario.higher_is_better else ''})", fontsize=10)
+        ax.set_title(
+            f"{scenario.id} ({unit_label(scenario)}"
+            f"{', lower is better' if not scenario.higher_is_better else ''})",
+            fontsize=10,
+        )
         ax.tick_params(labelsize=8)
         if values and max(values) / max(min(values), 1e-9) > 30:
             ax.set_xscale("log")
         for i, v in enumerate(values[::-1]):
             ax.text(v, i, " " + fmt_num(v, scenario.unit), va="center", fontsize=7)
-    fig.suptitle("loopfree benchmarks (median of rounds; server and client each pinned to one CPU)", fontsize=11)
+    fig.suptitle(
+        "loopfree benchmarks (median of rounds; server and client each pinned to one CPU)",
+        fontsize=11,
+    )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
@@ -1364,7 +1445,9 @@ def main(argv: list[str]) -> int:
         wanted_scenarios = [s for s in SCENARIOS if s.id in ids]
         run_rss_check = "rss" in ids
 
-    log(f"loopfree benchmarks: {profile.name} profile, {profile.rounds} rounds of {profile.duration:g} s")
+    log(
+        f"loopfree benchmarks: {profile.name} profile, {profile.rounds} rounds of {profile.duration:g} s"
+    )
     problems = ensure_requirements(not args.no_install)
     if not args.no_build or not (SERVER_BIN.exists() and NATIVE_BIN.exists()):
         build_native()
@@ -1469,8 +1552,10 @@ def main(argv: list[str]) -> int:
             wall,
             chart,
         )
-        log(f"\nwrote {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}"
-            f"{f', {CHART.relative_to(ROOT)}' if chart else ''} and {RAW.relative_to(ROOT)}")
+        log(
+            f"\nwrote {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}"
+            f"{f', {CHART.relative_to(ROOT)}' if chart else ''} and {RAW.relative_to(ROOT)}"
+        )
     log(f"total {wall / 60:.1f} min")
     return 0
 
@@ -1489,7 +1574,10 @@ def progress(done: int, total: int, scenario: Scenario, run: Run, t_start: float
 
 
 def print_summary(
-    scenarios: list[Scenario], clients: list[str], cells: dict[str, dict[str, Cell]], targets: list[Target]
+    scenarios: list[Scenario],
+    clients: list[str],
+    cells: dict[str, dict[str, Cell]],
+    targets: list[Target],
 ) -> None:
     log("\n== summary (median)")
     shown = [c for c in clients if any(c in cells.get(s.id, {}) for s in scenarios)]
@@ -1501,7 +1589,11 @@ def print_summary(
         line = f"{scenario.id:11}"
         for client in shown:
             c = row.get(client)
-            text = "" if c is None else ("failed" if c.value is None else fmt_num(c.value, scenario.unit))
+            text = (
+                ""
+                if c is None
+                else ("failed" if c.value is None else fmt_num(c.value, scenario.unit))
+            )
             line += f"{text:>15}"
         log(line)
     log("\n== targets")

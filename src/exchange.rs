@@ -16,6 +16,7 @@ use crate::decode;
 use crate::errors::{Error, ErrorKind, Phase};
 use crate::redirect::{self, NextRequest};
 use crate::runtime::{self, Semaphore, SemaphorePermit};
+use crate::upload::{SlicedBody, UploadProgress, UploadState, SLICED_BODY_MIN};
 
 /// Per-request timeouts, as in httpx's `Timeout`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -76,6 +77,8 @@ pub struct SentRequest {
 }
 
 /// What a finished task hands back to its `Pending`.
+// Moved once, straight into the boxed slot of its Pending.
+#[allow(clippy::large_enum_variant)]
 pub enum Outcome {
     Exchange(Exchange),
     /// One body chunk of a streamed response; None at the end.
@@ -134,16 +137,75 @@ async fn send(
 ) -> Result<reqwest::Response, Error> {
     let mut request = reqwest::Request::new(spec.method.clone(), spec.url.clone());
     *request.headers_mut() = spec.headers.clone();
+    let mut progress = None;
     if let Some(body) = &spec.body {
-        *request.body_mut() = Some(reqwest::Body::from(body.clone()));
+        if body.len() >= SLICED_BODY_MIN {
+            let tracker = UploadProgress::new();
+            let sliced = SlicedBody::new(body.clone(), tracker.clone());
+            *request.body_mut() = Some(reqwest::Body::wrap_stream(sliced));
+            progress = Some(tracker);
+        } else {
+            *request.body_mut() = Some(reqwest::Body::from(body.clone()));
+        }
     }
-    let limit = timeouts.send_limit(spec.body.as_ref().is_some_and(|b| !b.is_empty()));
-    match runtime::timeout(limit, client.execute(request)).await {
+    let outcome = match progress {
+        None => {
+            let limit = timeouts.send_limit(spec.body.as_ref().is_some_and(|b| !b.is_empty()));
+            runtime::timeout(limit, client.execute(request))
+                .await
+                .map_err(|_| ErrorKind::ReadTimeout)
+        }
+        Some(progress) => send_watching_upload(client.execute(request), &progress, timeouts).await,
+    };
+    match outcome {
         Ok(Ok(response)) => Ok(response),
         Ok(Err(err)) => Err(Error::from_reqwest(&err, Phase::Send)),
-        Err(_elapsed) => Err(Error::new(ErrorKind::ReadTimeout, "timed out")),
+        Err(kind) => Err(Error::new(kind, "timed out")),
     }
 }
+
+/// The deadline that applies to an upload in `state`, and the error it raises.
+fn upload_deadline(
+    state: UploadState,
+    started: Instant,
+    timeouts: &Timeouts,
+) -> (Option<Instant>, ErrorKind) {
+    match state {
+        UploadState::NotStarted => (
+            timeouts.send_limit(true).map(|limit| started + limit),
+            ErrorKind::ReadTimeout,
+        ),
+        UploadState::Writing(last) => (timeouts.write.map(|w| last + w), ErrorKind::WriteTimeout),
+        UploadState::Sent(at) => (timeouts.read.map(|r| at + r), ErrorKind::ReadTimeout),
+    }
+}
+
+/// Drive `send` while applying the write timeout to upload progress and the
+/// read timeout to the wait after the last byte.
+async fn send_watching_upload<F: std::future::Future>(
+    send: F,
+    progress: &UploadProgress,
+    timeouts: &Timeouts,
+) -> Result<F::Output, ErrorKind> {
+    let started = Instant::now();
+    let mut send = std::pin::pin!(send);
+    loop {
+        let (deadline, _) = upload_deadline(progress.state(), started, timeouts);
+        // Wake at the deadline, or sooner: progress may have moved it.
+        let check = Instant::now() + WATCH_INTERVAL;
+        let wake = deadline.map_or(check, |d| d.min(check));
+        if let Ok(output) = runtime::timeout_at(wake, &mut send).await {
+            return Ok(output);
+        }
+        let (deadline, kind) = upload_deadline(progress.state(), started, timeouts);
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(kind);
+        }
+    }
+}
+
+/// How often an upload's progress is re-examined.
+const WATCH_INTERVAL: Duration = Duration::from_millis(50);
 
 async fn read_body(mut response: reqwest::Response, read: Option<Duration>) -> Result<Hop, Error> {
     let status = response.status();

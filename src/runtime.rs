@@ -144,6 +144,14 @@ pub async fn timeout<F: Future>(
     }
 }
 
+/// Await `future` until the instant `deadline`.
+pub async fn timeout_at<F: Future>(
+    deadline: std::time::Instant,
+    future: F,
+) -> Result<F::Output, tokio::time::error::Elapsed> {
+    tokio::time::timeout_at(deadline.into(), future).await
+}
+
 pub type Semaphore = tokio::sync::Semaphore;
 pub type SemaphorePermit = tokio::sync::OwnedSemaphorePermit;
 

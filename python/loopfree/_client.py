@@ -1,11 +1,20 @@
 """
 `Client` and `AsyncClient`, with httpx's API.
 
-Both are thin: they merge client defaults into a `Request`, hand it to the
-Rust `Engine`, wait in the way the calling context needs (`_waiting`) and wrap
-the result in a `Response`. The engine owns the connection pool, which
-belongs to no event loop, so one client object serves every thread, every
-asyncio loop (one per request if need be), trio, gevent and forked children.
+Two ways to send, chosen per request:
+
+* the direct path: when the client routes every URL to its own network
+  transport and the request needs nothing from Python (no auth, no event
+  hooks), `send()` hands the request to the transport's Rust `Engine`, which
+  also follows redirects, and wraps the result in a `Response`;
+* httpx's pipeline otherwise (auth, hooks, `transport=`, `mounts=`, proxies
+  from the environment): send -> auth flow -> redirect loop -> one request to
+  the transport that `_transport_for_url()` picks, all in Python, hooks and
+  cookies on every hop.
+
+The engine owns the connection pool, which belongs to no event loop, so one
+client object serves every thread, every asyncio loop (one per request if
+need be), trio, gevent and forked children.
 """
 
 from __future__ import annotations
@@ -13,11 +22,12 @@ from __future__ import annotations
 import datetime
 import enum
 import logging
-import os
 import ssl
+import time
 import typing
 import warnings
 from contextlib import asynccontextmanager, contextmanager
+from types import TracebackType
 
 from ._auth import Auth, BasicAuth, FunctionAuth
 from ._config import (
@@ -33,13 +43,17 @@ from ._config import (
 from ._content import AsyncByteStream, ByteStream, SyncByteStream
 from ._cookies import Cookies
 from ._engine_stream import EngineByteStream
-from ._exceptions import RequestError
+from ._exceptions import InvalidURL, RemoteProtocolError, RequestError, TooManyRedirects
 from ._headers import Headers
 from ._loopfree import Engine, __version__
 from ._query_params import QueryParams
 from ._request import Request
 from ._response import Response
+from ._status_codes import codes
+from ._transports.base import AsyncBaseTransport, BaseTransport
+from ._transports.default import AsyncHTTPTransport, HTTPTransport, client_transport
 from ._url import URL
+from ._utils import URLPattern, get_environment_proxies
 from ._waiting import wait_async, wait_sync
 
 __all__ = ["AsyncClient", "BaseClient", "Client"]
@@ -65,72 +79,82 @@ class ClientState(enum.Enum):
     CLOSED = 3
 
 
-def _read_ca_bundle(path: str | os.PathLike[str]) -> bytes:
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        chunks = []
-        for name in sorted(os.listdir(path)):
-            full = os.path.join(path, name)
-            if os.path.isfile(full):
-                with open(full, "rb") as handle:
-                    chunks.append(handle.read())
-        return b"\n".join(chunks)
-    with open(path, "rb") as handle:
-        return handle.read()
-
-
-def _tls_settings(
-    verify: ssl.SSLContext | str | bool | os.PathLike[str],
-    cert: typing.Any,
-    trust_env: bool,
-) -> dict[str, typing.Any]:
-    """Translate httpx's `verify`/`cert` into what the Rust engine takes."""
-    settings: dict[str, typing.Any] = {"verify": True, "ca_bundle_pem": None}
-    if isinstance(verify, ssl.SSLContext):
-        if verify.verify_mode == ssl.CERT_NONE:
-            settings["verify"] = False
-        else:
-            # CA certificates loaded from a file are readable back as DER;
-            # a context with none (system store) keeps the built-in roots.
-            ders = verify.get_ca_certs(binary_form=True)
-            if ders:
-                pems = (ssl.DER_cert_to_PEM_cert(der) for der in ders)
-                settings["ca_bundle_pem"] = "".join(pems).encode("ascii")
-    elif verify is False:
-        settings["verify"] = False
-    elif verify is True:
-        if trust_env:
-            env_path = os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR")
-            if env_path and os.path.exists(env_path):
-                settings["ca_bundle_pem"] = _read_ca_bundle(env_path)
-    else:
-        settings["ca_bundle_pem"] = _read_ca_bundle(verify)
-    if cert is not None:
-        if isinstance(cert, str | os.PathLike):
-            settings["identity_pem"] = _read_ca_bundle(cert)
-        else:
-            certfile, keyfile = cert[0], cert[1] if len(cert) > 1 else None
-            pem = _read_ca_bundle(certfile)
-            if keyfile is not None:
-                pem = pem + b"\n" + _read_ca_bundle(keyfile)
-            settings["identity_pem"] = pem
-    return settings
-
-
-def _proxy_url(proxy: str | URL | Proxy | None) -> str | None:
-    if proxy is None:
-        return None
-    if isinstance(proxy, Proxy):
-        url = proxy.url
-        if proxy.auth is not None:
-            username, password = proxy.auth
-            url = url.copy_with(username=username, password=password)
-        return str(url)
-    return str(proxy)
-
-
 def _has_set_cookie(raw_headers: list[tuple[bytes, bytes]]) -> bool:
     return any(name.lower() == b"set-cookie" for name, _ in raw_headers)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _port_or_default(url: URL) -> int | None:
+    return url.port if url.port is not None else _DEFAULT_PORTS.get(url.scheme)
+
+
+def _same_origin(url: URL, other: URL) -> bool:
+    return (
+        url.scheme == other.scheme
+        and url.host == other.host
+        and _port_or_default(url) == _port_or_default(other)
+    )
+
+
+def _is_https_redirect(url: URL, location: URL) -> bool:
+    """True if `location` is `url` upgraded from http:80 to https:443."""
+    return (
+        url.host == location.host
+        and url.scheme == "http"
+        and _port_or_default(url) == 80
+        and location.scheme == "https"
+        and _port_or_default(location) == 443
+    )
+
+
+def _matches_everything(pattern: URLPattern) -> bool:
+    return not pattern.scheme and not pattern.host and pattern.port is None
+
+
+def _log_response(request: Request, response: Response) -> None:
+    logger.info(
+        'HTTP Request: %s %s "%s %d %s"',
+        request.method,
+        request.url,
+        response.http_version,
+        response.status_code,
+        response.reason_phrase,
+    )
+
+
+class _TimedSyncStream(SyncByteStream):
+    """A transport's response body that sets `response.elapsed` when closed."""
+
+    def __init__(self, stream: SyncByteStream, response: Response, start: float) -> None:
+        self._stream = stream
+        self._response = response
+        self._start = start
+
+    def __iter__(self) -> typing.Iterator[bytes]:
+        yield from self._stream
+
+    def close(self) -> None:
+        self._response.elapsed = datetime.timedelta(seconds=time.perf_counter() - self._start)
+        self._stream.close()
+
+
+class _TimedAsyncStream(AsyncByteStream):
+    """The async counterpart of `_TimedSyncStream`."""
+
+    def __init__(self, stream: AsyncByteStream, response: Response, start: float) -> None:
+        self._stream = stream
+        self._response = response
+        self._start = start
+
+    async def __aiter__(self) -> typing.AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        self._response.elapsed = datetime.timedelta(seconds=time.perf_counter() - self._start)
+        await self._stream.aclose()
 
 
 class BaseClient:
@@ -159,10 +183,6 @@ class BaseClient:
         transport: typing.Any = None,
         default_encoding: str | typing.Callable[[bytes], str] = "utf-8",
     ) -> None:
-        if mounts:
-            raise NotImplementedError(
-                "mounts= is not supported yet by loopfree; see docs/migrating-from-httpx.md"
-            )
         event_hooks = {} if event_hooks is None else event_hooks
         self._base_url = self._enforce_trailing_slash(URL(base_url))
         self._auth = self._build_auth(auth)
@@ -178,19 +198,80 @@ class BaseClient:
         }
         self._trust_env = trust_env
         self._default_encoding = default_encoding
-        self._transport = transport
         self._state = ClientState.UNOPENED
-        self._engine = Engine(
-            http1=http1,
-            http2=http2,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            connect_timeout=self._timeout.connect,
-            proxy=_proxy_url(proxy),
-            trust_env=trust_env,
-            **_tls_settings(verify, cert, trust_env),
+
+        # As in httpx: `_transport` serves every URL that no mount claims;
+        # `proxy=` (or, under trust_env and without `transport=`, the
+        # environment's proxies) become mounts, and `mounts=` come on top.
+        network = {
+            "verify": verify,
+            "cert": cert,
+            "trust_env": trust_env,
+            "http1": http1,
+            "http2": http2,
+            "limits": limits,
+        }
+        proxy_map = self._get_proxy_map(proxy, trust_env and transport is None)
+        self._transport: typing.Any = (
+            self._network_transport(**network) if transport is None else transport
         )
+        active: dict[URLPattern, typing.Any] = {
+            URLPattern(key): None if value is None else self._network_transport(
+                proxy=value, **network
+            )
+            for key, value in proxy_map.items()
+        }
+        if mounts is not None:
+            active.update({URLPattern(key): value for key, value in mounts.items()})
+        self._mounts: dict[URLPattern, typing.Any] = dict(sorted(active.items()))
+        self._engine: Engine | None = self._direct_engine()
+
+    _transport_class: typing.ClassVar[type[HTTPTransport] | type[AsyncHTTPTransport]]
+    _timed_stream_class: typing.ClassVar[typing.Any]
+
+    def _network_transport(self, **kwargs: typing.Any) -> typing.Any:
+        # The client's connect timeout is its engines' (per pool, not per request).
+        return client_transport(
+            self._transport_class, connect_timeout=self._timeout.connect, **kwargs
+        )
+
+    def _get_proxy_map(
+        self, proxy: str | URL | Proxy | None, allow_env_proxies: bool
+    ) -> dict[str, Proxy | None]:
+        if proxy is None:
+            if not allow_env_proxies:
+                return {}
+            return {
+                key: None if url is None else Proxy(url=url)
+                for key, url in get_environment_proxies().items()
+            }
+        # Proxy() rejects unknown schemes (ValueError), as httpx does.
+        return {"all://": Proxy(url=proxy) if isinstance(proxy, str | URL) else proxy}
+
+    def _direct_engine(self) -> Engine | None:
+        """
+        The engine `send()` may use directly: set when every URL goes to one
+        plain network transport (the client's own, or a proxy mounted for
+        "all://"), which is then used with its redirects in Rust.
+        """
+        routed = [transport for transport in self._mounts.values() if transport is not None]
+        if not routed:
+            target = self._transport
+        elif len(self._mounts) == 1 and _matches_everything(next(iter(self._mounts))):
+            target = routed[0]
+        else:
+            return None
+        if type(target) is not self._transport_class or target.retries:
+            return None
+        engine: Engine = target._engine
+        return engine
+
+    def _transport_for_url(self, url: URL) -> typing.Any:
+        """The transport for `url`: the first mount that matches, else `_transport`."""
+        for pattern, transport in self._mounts.items():
+            if pattern.matches(url):
+                return self._transport if transport is None else transport
+        return self._transport
 
     @property
     def is_closed(self) -> bool:
@@ -361,10 +442,95 @@ class BaseClient:
             raise RuntimeError("Cannot send a request, as the client has been closed.")
         self._state = ClientState.OPENED
 
+    def _set_timeout(self, request: Request) -> None:
+        if "timeout" not in request.extensions:
+            request.extensions = dict(**request.extensions, timeout=self._timeout.as_dict())
+
+    # -- redirects in Python (the pipeline); the direct path's are in Rust ----
+
+    def _build_redirect_request(self, request: Request, response: Response) -> Request:
+        """The request that follows the redirect `response` to `request`."""
+        method = self._redirect_method(request, response)
+        url = self._redirect_url(request, response)
+        return Request(
+            method=method,
+            url=url,
+            headers=self._redirect_headers(request, url, method),
+            cookies=Cookies(self.cookies),
+            stream=self._redirect_stream(request, method),
+            extensions=request.extensions,
+        )
+
+    def _redirect_method(self, request: Request, response: Response) -> str:
+        method = request.method
+        status = response.status_code
+        # 303 means GET (RFC 7231 6.4.4); browsers do the same for 302, and
+        # for a POST answered with 301.
+        if status in (codes.SEE_OTHER, codes.FOUND) and method != "HEAD":
+            return "GET"
+        if status == codes.MOVED_PERMANENTLY and method == "POST":
+            return "GET"
+        return method
+
+    def _redirect_url(self, request: Request, response: Response) -> URL:
+        location = response.headers["Location"]
+        try:
+            url = URL(location)
+        except InvalidURL as exc:
+            raise RemoteProtocolError(
+                f"Invalid URL in location header: {exc}.", request=request
+            ) from None
+        # An absolute-form Location without a host ("https:///path") keeps ours.
+        if url.scheme and not url.host:
+            url = url.copy_with(host=request.url.host)
+        if url.is_relative_url:
+            url = request.url.join(url)
+        # A fragment carries over unless the Location has its own (RFC 7231 7.1.2).
+        if request.url.fragment and not url.fragment:
+            url = url.copy_with(fragment=request.url.fragment)
+        return url
+
+    def _redirect_headers(self, request: Request, url: URL, method: str) -> Headers:
+        headers = Headers(request.headers)
+        if not _same_origin(url, request.url):
+            # Credentials stay with their origin, except on an upgrade of the
+            # same host from http to https.
+            if not _is_https_redirect(request.url, url):
+                headers.pop("Authorization", None)
+            headers["Host"] = url.netloc.decode("ascii")
+        if method != request.method and method == "GET":
+            # The body is dropped: so are the headers that describe it.
+            headers.pop("Content-Length", None)
+            headers.pop("Transfer-Encoding", None)
+        # The client's cookie jar decides the Cookie header of the next hop.
+        headers.pop("Cookie", None)
+        return headers
+
+    def _redirect_stream(
+        self, request: Request, method: str
+    ) -> SyncByteStream | AsyncByteStream | None:
+        if method != request.method and method == "GET":
+            return None
+        return request.stream
+
+    def _prepare_response(self, request: Request, response: Response, start: float) -> None:
+        """What the pipeline does to every response a transport returns."""
+        response.request = request
+        if response._stream is not None:
+            # (Engine responses that were read already carry their elapsed.)
+            response.stream = self._timed_stream_class(response.stream, response, start)
+        self.cookies.extract_cookies(response)
+        response.default_encoding = self._default_encoding
+        if logger.isEnabledFor(logging.INFO):
+            _log_response(request, response)
+
+    # -- the direct path ------------------------------------------------------
+
     def _start(
         self, request: Request, body: bytes, follow_redirects: bool, stream: bool
     ) -> typing.Any:
         timeout = request.extensions.get("timeout") or self._timeout.as_dict()
+        assert self._engine is not None
         return self._engine.start(
             request.method,
             str(request.url),

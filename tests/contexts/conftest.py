@@ -143,7 +143,7 @@ class ConnectionLogServer:
                 buffer += data
             head, buffer = buffer.split(b"\r\n\r\n", 1)
             lines = head.decode("latin-1").split("\r\n")
-            method, target, _ = lines[0].split(" ", 2)
+            _method, target, _ = lines[0].split(" ", 2)
             length = 0
             for line in lines[1:]:
                 name, _, value = line.partition(":")

@@ -202,9 +202,8 @@ def established_to_port(port: int, pid: int | str = "self") -> int:
             for line in lines:
                 fields = line.split()
                 remote_port = int(fields[2].rsplit(":", 1)[1], 16)
-                if remote_port == port and fields[3] == _TCP_ESTABLISHED:
-                    if int(fields[9]) in mine:
-                        count += 1
+                if remote_port == port and fields[3] == _TCP_ESTABLISHED and int(fields[9]) in mine:
+                    count += 1
     return count
 
 

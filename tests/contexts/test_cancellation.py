@@ -18,11 +18,10 @@ import signal
 import threading
 import time
 
+import loopfree
 import pytest
 import trio
 from contexts_support import established_to_port, rss_bytes, socket_inodes, wait_until
-
-import loopfree
 
 SLOW = "/slow?delay=5"
 

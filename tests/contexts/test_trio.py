@@ -12,11 +12,10 @@ import asyncio
 import time
 
 import anyio
+import loopfree
 import pytest
 import trio
 import uvloop
-
-import loopfree
 
 
 async def _get_json_conn(client: loopfree.AsyncClient, url: str) -> tuple[int, int]:

@@ -1,0 +1,367 @@
+"""
+`HTTPTransport` and `AsyncHTTPTransport`: httpx's network transports, over
+loopfree's Rust engine.
+
+Each transport owns one engine (a reqwest connection pool that belongs to no
+event loop) and sends exactly one request per call: no redirects, no auth,
+no cookies, which are the client's business. A client built without
+`transport=` uses one of these as `client._transport`, and when nothing needs
+Python (no auth, hooks, mounts or custom transport) hands requests to its
+engine directly, redirects included.
+
+What the engine cannot honour raises `ValueError` at construction rather
+than being ignored: `uds=`, `local_address=`, a non-empty `socket_options=`,
+and a `Proxy` with `headers=` or `ssl_context=`. `retries=` is honoured as in
+httpcore: failures to connect are retried, with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import ssl
+import time
+import typing
+
+from .._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT_CONFIG, Limits, Proxy
+from .._content import AsyncByteStream, SyncByteStream
+from .._engine_stream import EngineByteStream
+from .._exceptions import ConnectError, ConnectTimeout, RequestError
+from .._loopfree import Engine
+from .._response import Response
+from .._url import URL
+from .._waiting import wait_async, wait_sync
+from .base import AsyncBaseTransport, BaseTransport
+
+if typing.TYPE_CHECKING:
+    from .._request import Request
+    from .._ssl import CertTypes
+
+__all__ = ["AsyncHTTPTransport", "HTTPTransport"]
+
+ProxyTypes = str | URL | Proxy
+
+_DEFAULT_TIMEOUTS = DEFAULT_TIMEOUT_CONFIG.as_dict()
+# httpcore's backoff: retry at once, then after 0.5 s, 1 s, 2 s, ...
+_RETRY_BACKOFF_FACTOR = 0.5
+_RETRYABLE = (ConnectError, ConnectTimeout)
+_MIGRATING = "see docs/migrating-from-httpx.md"
+
+
+def _read_pem(path: str | os.PathLike[str]) -> bytes:
+    """A PEM file, or every file of a directory (a CA path) joined."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        chunks = []
+        for name in sorted(os.listdir(path)):
+            full = os.path.join(path, name)
+            if os.path.isfile(full):
+                with open(full, "rb") as handle:
+                    chunks.append(handle.read())
+        return b"\n".join(chunks)
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def tls_settings(
+    verify: ssl.SSLContext | str | bool | os.PathLike[str],
+    cert: CertTypes | None,
+    trust_env: bool,
+) -> dict[str, typing.Any]:
+    """Translate httpx's `verify`/`cert` into the engine's TLS arguments."""
+    settings: dict[str, typing.Any] = {"verify": True, "ca_bundle_pem": None}
+    if isinstance(verify, ssl.SSLContext):
+        if verify.verify_mode == ssl.CERT_NONE:
+            settings["verify"] = False
+        else:
+            # CA certificates loaded from a file are readable back as DER;
+            # a context with none (system store) keeps the built-in roots.
+            ders = verify.get_ca_certs(binary_form=True)
+            if ders:
+                pems = (ssl.DER_cert_to_PEM_cert(der) for der in ders)
+                settings["ca_bundle_pem"] = "".join(pems).encode("ascii")
+    elif verify is False:
+        settings["verify"] = False
+    elif verify is True:
+        if trust_env:
+            env_path = os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR")
+            if env_path and os.path.exists(env_path):
+                settings["ca_bundle_pem"] = _read_pem(env_path)
+    else:
+        settings["ca_bundle_pem"] = _read_pem(verify)
+    if cert is not None:
+        if isinstance(cert, str | os.PathLike):
+            settings["identity_pem"] = _read_pem(cert)
+        else:
+            certfile, keyfile = cert[0], cert[1] if len(cert) > 1 else None
+            pem = _read_pem(certfile)
+            if keyfile is not None:
+                pem = pem + b"\n" + _read_pem(keyfile)
+            settings["identity_pem"] = pem
+    return settings
+
+
+def _engine_proxy(proxy: ProxyTypes | None) -> tuple[Proxy | None, str | None]:
+    """The `Proxy` (validated: ValueError on an unknown scheme) and its engine URL."""
+    if proxy is None:
+        return None, None
+    if isinstance(proxy, str | URL):
+        proxy = Proxy(url=proxy)
+    if proxy.headers:
+        raise ValueError(
+            f"loopfree cannot send custom headers to a proxy (Proxy(headers=...)); {_MIGRATING}"
+        )
+    if proxy.ssl_context is not None:
+        raise ValueError(
+            "loopfree cannot use a separate SSL context for the proxy connection "
+            f"(Proxy(ssl_context=...)); the transport's verify= applies; {_MIGRATING}"
+        )
+    url = proxy.url
+    if proxy.auth is not None:
+        url = url.copy_with(username=proxy.auth[0], password=proxy.auth[1])
+    return proxy, str(url)
+
+
+def _unsupported(name: str) -> ValueError:
+    return ValueError(f"loopfree's transports do not support {name}; {_MIGRATING}")
+
+
+class _EngineTransport:
+    """What the sync and async transports share: the engine and its calls."""
+
+    _engine: Engine
+
+    def _setup(
+        self,
+        *,
+        verify: ssl.SSLContext | str | bool,
+        cert: CertTypes | None,
+        trust_env: bool,
+        http1: bool,
+        http2: bool,
+        limits: Limits,
+        proxy: ProxyTypes | None,
+        uds: str | None,
+        local_address: str | None,
+        retries: int,
+        socket_options: typing.Iterable[typing.Any] | None,
+        connect_timeout: float | None,
+    ) -> None:
+        if uds is not None:
+            raise _unsupported("uds= (Unix domain sockets)")
+        if local_address is not None:
+            raise _unsupported("local_address=")
+        if socket_options:
+            raise _unsupported("socket_options=")
+        self.proxy, proxy_url = _engine_proxy(proxy)
+        self.retries = retries
+        self._engine = Engine(
+            http1=http1,
+            http2=http2,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            connect_timeout=connect_timeout,
+            proxy=proxy_url,
+            # Environment proxies are the client's business (its mounts),
+            # as in httpx: the engine never reads them itself.
+            trust_env=False,
+            **tls_settings(verify, cert, trust_env),
+        )
+
+    def _start(self, request: Request, body: bytes, stream: bool) -> typing.Any:
+        timeout = request.extensions.get("timeout") or _DEFAULT_TIMEOUTS
+        return self._engine.start(
+            request.method,
+            str(request.url),
+            request.headers.raw,
+            body or None,
+            (timeout["connect"], timeout["read"], timeout["write"], timeout["pool"]),
+            False,
+            0,
+            stream,
+        )
+
+    @staticmethod
+    def _response(request: Request, raw: typing.Any) -> Response:
+        head, elapsed, _final, _history, _next, reader = raw
+        status, version, reason, headers, body, downloaded = head
+        if reader is None:
+            # Not streamed: the body is read (and decoded) already.
+            return Response._from_engine(
+                status,
+                headers,
+                body,
+                request=request,
+                http_version=version,
+                reason_phrase=reason,
+                elapsed=datetime.timedelta(seconds=elapsed),
+                num_bytes_downloaded=downloaded,
+            )
+        return Response(
+            status,
+            headers=headers,
+            stream=EngineByteStream(reader, request),
+            request=request,
+            extensions={"http_version": version, "reason_phrase": reason},
+        )
+
+    def _retry_delays(self) -> typing.Iterator[float]:
+        for attempt in range(self.retries):
+            yield 0.0 if attempt == 0 else _RETRY_BACKOFF_FACTOR * 2 ** (attempt - 1)
+
+
+class HTTPTransport(_EngineTransport, BaseTransport):
+    """
+    The network transport of `Client`, with httpx's constructor.
+
+        transport = HTTPTransport(retries=2, http2=True)
+        client = Client(transport=transport)
+        client = Client(mounts={"https://internal": HTTPTransport(verify="ca.pem")})
+    """
+
+    def __init__(
+        self,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: CertTypes | None = None,
+        trust_env: bool = True,
+        http1: bool = True,
+        http2: bool = False,
+        limits: Limits = DEFAULT_LIMITS,
+        proxy: ProxyTypes | None = None,
+        uds: str | None = None,
+        local_address: str | None = None,
+        retries: int = 0,
+        socket_options: typing.Iterable[typing.Any] | None = None,
+    ) -> None:
+        self._setup(
+            verify=verify,
+            cert=cert,
+            trust_env=trust_env,
+            http1=http1,
+            http2=http2,
+            limits=limits,
+            proxy=proxy,
+            uds=uds,
+            local_address=local_address,
+            retries=retries,
+            socket_options=socket_options,
+            connect_timeout=None,
+        )
+
+    def handle_request(self, request: Request) -> Response:
+        return self._send(request, stream=True)
+
+    def _send(self, request: Request, stream: bool) -> Response:
+        """
+        Send `request`; `stream=False` returns the body read already (what a
+        client does anyway when it will read it: one wait instead of two).
+        """
+        assert isinstance(request.stream, SyncByteStream)
+        body = request.read()
+        try:
+            for delay in self._retry_delays():
+                try:
+                    return self._response(request, wait_sync(self._start(request, body, stream)))
+                except _RETRYABLE:
+                    if delay:
+                        time.sleep(delay)
+            return self._response(request, wait_sync(self._start(request, body, stream)))
+        except RequestError as exc:
+            exc.request = request
+            raise
+
+    def close(self) -> None:
+        self._engine.close()
+
+
+class AsyncHTTPTransport(_EngineTransport, AsyncBaseTransport):
+    """
+    The network transport of `AsyncClient`, with httpx's constructor. Like
+    the client, it works on any event loop (asyncio, uvloop, trio), one after
+    another or several at once.
+    """
+
+    def __init__(
+        self,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: CertTypes | None = None,
+        trust_env: bool = True,
+        http1: bool = True,
+        http2: bool = False,
+        limits: Limits = DEFAULT_LIMITS,
+        proxy: ProxyTypes | None = None,
+        uds: str | None = None,
+        local_address: str | None = None,
+        retries: int = 0,
+        socket_options: typing.Iterable[typing.Any] | None = None,
+    ) -> None:
+        self._setup(
+            verify=verify,
+            cert=cert,
+            trust_env=trust_env,
+            http1=http1,
+            http2=http2,
+            limits=limits,
+            proxy=proxy,
+            uds=uds,
+            local_address=local_address,
+            retries=retries,
+            socket_options=socket_options,
+            connect_timeout=None,
+        )
+
+    async def handle_async_request(self, request: Request) -> Response:
+        return await self._send(request, stream=True)
+
+    async def _send(self, request: Request, stream: bool) -> Response:
+        assert isinstance(request.stream, AsyncByteStream)
+        body = await request.aread()
+        try:
+            for delay in self._retry_delays():
+                try:
+                    raw = await wait_async(self._start(request, body, stream))
+                    return self._response(request, raw)
+                except _RETRYABLE:
+                    if delay:
+                        await _async_sleep(delay)
+            return self._response(request, await wait_async(self._start(request, body, stream)))
+        except RequestError as exc:
+            exc.request = request
+            raise
+
+    async def aclose(self) -> None:
+        self._engine.close()
+
+
+async def _async_sleep(seconds: float) -> None:
+    import sniffio  # noqa: PLC0415 - only when retrying
+
+    if sniffio.current_async_library() == "trio":
+        import trio  # noqa: PLC0415
+
+        await trio.sleep(seconds)
+    else:
+        import asyncio  # noqa: PLC0415
+
+        await asyncio.sleep(seconds)
+
+
+T = typing.TypeVar("T", bound=_EngineTransport)
+
+
+def client_transport(cls: type[T], *, connect_timeout: float | None, **kwargs: typing.Any) -> T:
+    """
+    A transport for a client's own use: its `connect=` timeout is the
+    engine's (the engine takes the connect timeout per pool, not per request).
+    """
+    transport = cls.__new__(cls)
+    defaults: dict[str, typing.Any] = {
+        "proxy": None,
+        "uds": None,
+        "local_address": None,
+        "retries": 0,
+        "socket_options": None,
+    }
+    transport._setup(connect_timeout=connect_timeout, **{**defaults, **kwargs})
+    return transport

@@ -600,14 +600,10 @@ class BaseClient:
         if _has_set_cookie(headers):
             self.cookies.extract_cookies(response)
         if logger.isEnabledFor(logging.INFO):
-            logger.info(
-                'HTTP Request: %s %s "%s %d %s"',
-                final_request.method,
-                final_request.url,
-                response.http_version,
-                response.status_code,
-                response.reason_phrase,
-            )
+            # One line per hop, as the pipeline (and httpx) logs them.
+            for hop_response in history:
+                _log_response(hop_response.request, hop_response)
+            _log_response(final_request, response)
         return response
 
 

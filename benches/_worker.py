@@ -11,6 +11,8 @@ warms up, then runs a closed loop for a fixed time and prints ONE line
 - ``rss0_kb``/``hwm_kb``/``rss1_kb``: RSS before, peak RSS during (VmHWM,
   reset just before the window where the kernel allows it) and RSS after;
 - ``srv_cpu_s``: CPU the server process used in the window (from /proc);
+- ``sys_busy_s``: CPU time all CPUs were busy in the window (/proc/stat), so
+  the harness can flag load from other processes;
 - ``conns``: connections the server accepted in the window (its `/stats`);
 - ``gc_collections``/``gc_collected``: Python GC activity in the window;
 - kind-specific extras (``construct_us``, ``rss_samples_kb``).
@@ -80,6 +82,17 @@ def server_cpu(pid: int | None) -> float | None:
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
     except (OSError, IndexError, ValueError):
         return None
+
+
+def system_busy() -> float | None:
+    """CPU seconds all CPUs spent busy (from /proc/stat), to spot foreign load."""
+    try:
+        with open("/proc/stat") as handle:
+            fields = [int(v) for v in handle.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK
 
 
 def server_connections(stats_url: str | None) -> int | None:
@@ -251,6 +264,7 @@ class Window:
         self.rss0 = status_kb("VmRSS:")
         self.gc0 = gc_totals()
         self.srv0 = server_cpu(self.spec.get("server_pid"))
+        self.busy0 = system_busy()
         self.cpu0 = cpu_seconds()
         self.t0 = time.perf_counter()
         return self
@@ -258,6 +272,8 @@ class Window:
     def __exit__(self, *exc: object) -> None:
         self.elapsed = time.perf_counter() - self.t0
         self.cpu = cpu_seconds() - self.cpu0
+        busy1 = system_busy()
+        self.busy = None if busy1 is None or self.busy0 is None else busy1 - self.busy0
         srv1 = server_cpu(self.spec.get("server_pid"))
         self.srv = None if srv1 is None or self.srv0 is None else srv1 - self.srv0
         self.gc1 = gc_totals()
@@ -278,6 +294,7 @@ class Window:
             "hwm_kb": self.hwm,
             "rss1_kb": self.rss1,
             "srv_cpu_s": self.srv,
+            "sys_busy_s": self.busy,
             "conns": self.conns,
             "gc_collections": self.gc1[0] - self.gc0[0],
             "gc_collected": self.gc1[1] - self.gc0[1],

@@ -68,6 +68,10 @@ MIB = 1024 * 1024
 MU = "\u00b5"  # micro sign
 TIMES = "\u00d7"  # multiplication sign
 
+# A run during which other processes used more than this share of one CPU is
+# flagged as noisy (the machine was not quiet).
+NOISY_PCT = 15.0
+
 # Variables that make some clients load a CA bundle from disk at construction.
 # Cleared for the workers (unless --keep-ssl-env) so that every library uses
 # its own default trust store, as on a machine without them.
@@ -538,6 +542,7 @@ class Run:
     hwm_mib: float | None = None
     delta_mib: float | None = None  # peak RSS minus RSS at the window's start
     srv_pct: float | None = None
+    noise_pct: float | None = None  # CPU used by other processes, % of one CPU
     conns: int | None = None
     ops: int = 0
     errors: int = 0
@@ -627,6 +632,9 @@ def summarise_raw(run: Run, scenario: Scenario, raw: dict[str, typing.Any]) -> N
             run.delta_mib = (raw["hwm_kb"] - raw["rss0_kb"]) / KIB
     if raw.get("srv_cpu_s") is not None:
         run.srv_pct = raw["srv_cpu_s"] / elapsed * 100
+        if raw.get("sys_busy_s") is not None and raw.get("cpu_s") is not None:
+            foreign = raw["sys_busy_s"] - raw["cpu_s"] - raw["srv_cpu_s"]
+            run.noise_pct = max(0.0, foreign / elapsed * 100)
     run.conns = raw.get("conns")
 
 
@@ -1193,6 +1201,9 @@ def write_report(
             errs = ""
             if c.errors or (c.value is None and c.first_error):
                 errs = f"{c.errors}: {c.first_error or ''}"[:160].replace("|", "/")
+            noise = c.med("noise_pct")
+            if noise is not None and noise > NOISY_PCT:
+                errs = (errs + " " if errs else "") + f"noisy: {noise:.0f} % foreign CPU"
             add(
                 f"| {name} | {fmt_num(c.value, scenario.unit)} | {rng} | {ratio} | "
                 f"{fmt_num(c.med('cpu_us'))} | {rss_text} | "
@@ -1565,6 +1576,8 @@ def progress(done: int, total: int, scenario: Scenario, run: Run, t_start: float
     value = fmt_num(run.value, scenario.unit) if run.value is not None else "failed"
     cpu = f"  cpu {run.cpu_us:,.0f} {MU}s/req" if run.cpu_us else ""
     err = f"  ({run.errors} errors: {run.error[:80]})" if run.errors else ""
+    if run.noise_pct is not None and run.noise_pct > NOISY_PCT:
+        err += f"  [noisy: {run.noise_pct:.0f} % foreign CPU]"
     if run.value is None and run.error:
         err = f"  ({run.error[:120]})"
     log(

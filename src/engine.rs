@@ -23,15 +23,12 @@ use crate::errors::{Error, ErrorKind};
 use crate::exchange::{self, Options, Outcome, RequestSpec, Timeouts};
 use crate::pending::{Pending, Shared};
 use crate::runtime::{self, Semaphore};
+use crate::tls::{self, TlsSettings};
 
 /// Settings needed to (re)build the pool; kept to rebuild it after a fork.
 #[derive(Debug, Clone)]
 struct PoolConfig {
-    verify: bool,
-    ca_bundle_pem: Option<Vec<u8>>,
-    identity_pem: Option<Vec<u8>>,
-    http1: bool,
-    http2: bool,
+    tls: TlsSettings,
     max_connections: Option<usize>,
     max_keepalive_connections: Option<usize>,
     keepalive_expiry: Option<Duration>,
@@ -59,21 +56,8 @@ impl PoolConfig {
         if let Some(connect) = self.connect_timeout {
             builder = builder.connect_timeout(connect);
         }
-        if !self.verify {
-            builder = builder.danger_accept_invalid_certs(true);
-        }
-        if let Some(pem) = &self.ca_bundle_pem {
-            // As in httpx, an explicit CA bundle replaces the default roots.
-            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(config_error)?;
-            builder = builder.tls_built_in_root_certs(false);
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        if let Some(pem) = &self.identity_pem {
-            builder = builder.identity(reqwest::Identity::from_pem(pem).map_err(config_error)?);
-        }
-        builder = match (self.http1, self.http2) {
+        builder = builder.use_preconfigured_tls(tls::client_config(&self.tls)?);
+        builder = match (self.tls.http1, self.tls.http2) {
             (false, true) => builder.http2_prior_knowledge(),
             (_, false) => builder.http1_only(),
             (true, true) => builder,
@@ -227,11 +211,13 @@ impl Engine {
         trust_env: bool,
     ) -> PyResult<Self> {
         let config = PoolConfig {
-            verify,
-            ca_bundle_pem,
-            identity_pem,
-            http1,
-            http2,
+            tls: TlsSettings {
+                verify,
+                ca_bundle_pem,
+                identity_pem,
+                http1,
+                http2,
+            },
             max_connections,
             max_keepalive_connections,
             keepalive_expiry: seconds(keepalive_expiry)?,

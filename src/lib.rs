@@ -18,6 +18,7 @@ mod gil;
 mod pending;
 mod redirect;
 mod runtime;
+mod tls;
 mod upload;
 
 use pyo3::prelude::*;

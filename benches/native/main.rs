@@ -141,6 +141,25 @@ fn server_cpu_seconds(pid: Option<u32>) -> Option<f64> {
     Some((utime + stime) / ticks)
 }
 
+/// CPU seconds all CPUs spent busy (from /proc/stat), to spot foreign load.
+fn system_busy_seconds() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = text
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    let busy = |i: usize| fields.get(i).copied().unwrap_or(0);
+    // user nice system idle iowait irq softirq steal
+    let total = busy(0) + busy(1) + busy(2) + busy(5) + busy(6) + busy(7);
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Some(total as f64 / ticks)
+}
+
 // ----------------------------------------------------------------- client
 
 /// What a client is built from (kept to build one per request in `newclient`).
@@ -323,11 +342,16 @@ async fn run(args: Args) -> Result<(), String> {
     reset_peak_rss();
     let rss0 = status_kb("VmRSS:");
     let srv0 = server_cpu_seconds(args.server_pid);
+    let busy0 = system_busy_seconds();
     let cpu0 = cpu_seconds();
     let t0 = Instant::now();
     let tally = run_for(&job, args.concurrency, args.duration).await;
     let elapsed = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
+    let busy = match (busy0, system_busy_seconds()) {
+        (Some(a), Some(b)) => serde_json::Value::from(b - a),
+        _ => serde_json::Value::Null,
+    };
     let srv = match (srv0, server_cpu_seconds(args.server_pid)) {
         (Some(a), Some(b)) => serde_json::Value::from(b - a),
         _ => serde_json::Value::Null,
@@ -342,6 +366,7 @@ async fn run(args: Args) -> Result<(), String> {
         ("hwm_kb", status_kb("VmHWM:").into()),
         ("rss1_kb", status_kb("VmRSS:").into()),
         ("srv_cpu_s", srv),
+        ("sys_busy_s", busy),
     ]);
     Ok(())
 }

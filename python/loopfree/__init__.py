@@ -43,6 +43,7 @@ from ._exceptions import (
 )
 from ._headers import Headers
 from ._loopfree import __version__, begin_shutdown
+from ._main import main
 from ._query_params import QueryParams
 from ._request import Request
 from ._response import Response
@@ -51,7 +52,9 @@ from ._status_codes import codes
 from ._transports import (
     ASGITransport,
     AsyncBaseTransport,
+    AsyncHTTPTransport,
     BaseTransport,
+    HTTPTransport,
     MockTransport,
     WSGITransport,
 )
@@ -69,6 +72,7 @@ __all__ = [  # noqa: RUF022 - case-insensitive order, as httpx's surface test ex
     "AsyncBaseTransport",
     "AsyncByteStream",
     "AsyncClient",
+    "AsyncHTTPTransport",
     "Auth",
     "BaseTransport",
     "BasicAuth",
@@ -90,9 +94,11 @@ __all__ = [  # noqa: RUF022 - case-insensitive order, as httpx's surface test ex
     "Headers",
     "HTTPError",
     "HTTPStatusError",
+    "HTTPTransport",
     "InvalidURL",
     "Limits",
     "LocalProtocolError",
+    "main",
     "MockTransport",
     "NetRCAuth",
     "NetworkError",

@@ -70,20 +70,23 @@ def stream(
     trust_env: bool = True,
 ) -> typing.Iterator[Response]:
     """Like `request`, as a context manager that closes the response."""
-    with Client(
-        cookies=cookies, proxy=proxy, verify=verify, timeout=timeout, trust_env=trust_env
-    ) as client, client.stream(
-        method,
-        url,
-        params=params,
-        content=content,
-        data=data,
-        files=files,
-        json=json,
-        headers=headers,
-        auth=auth,
-        follow_redirects=follow_redirects,
-    ) as response:
+    with (
+        Client(
+            cookies=cookies, proxy=proxy, verify=verify, timeout=timeout, trust_env=trust_env
+        ) as client,
+        client.stream(
+            method,
+            url,
+            params=params,
+            content=content,
+            data=data,
+            files=files,
+            json=json,
+            headers=headers,
+            auth=auth,
+            follow_redirects=follow_redirects,
+        ) as response,
+    ):
         yield response
 
 

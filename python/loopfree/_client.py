@@ -50,7 +50,6 @@ from ._query_params import QueryParams
 from ._request import Request
 from ._response import Response
 from ._status_codes import codes
-from ._transports.base import AsyncBaseTransport, BaseTransport
 from ._transports.default import AsyncHTTPTransport, HTTPTransport, client_transport
 from ._url import URL
 from ._utils import URLPattern, get_environment_proxies
@@ -216,9 +215,9 @@ class BaseClient:
             self._network_transport(**network) if transport is None else transport
         )
         active: dict[URLPattern, typing.Any] = {
-            URLPattern(key): None if value is None else self._network_transport(
-                proxy=value, **network
-            )
+            URLPattern(key): None
+            if value is None
+            else self._network_transport(proxy=value, **network)
             for key, value in proxy_map.items()
         }
         if mounts is not None:
@@ -375,9 +374,7 @@ class BaseClient:
         params = self._merge_queryparams(params)
         extensions = {} if extensions is None else extensions
         if "timeout" not in extensions:
-            resolved = (
-                self.timeout if isinstance(timeout, UseClientDefault) else Timeout(timeout)
-            )
+            resolved = self.timeout if isinstance(timeout, UseClientDefault) else Timeout(timeout)
             extensions = dict(**extensions, timeout=resolved.as_dict())
         return Request(
             method,
@@ -615,6 +612,9 @@ class Client(BaseClient):
     gevent greenlets, and can be used from inside a running event loop.
     """
 
+    _transport_class = HTTPTransport
+    _timed_stream_class = _TimedSyncStream
+
     def request(
         self,
         method: str,
@@ -680,46 +680,109 @@ class Client(BaseClient):
             else follow_redirects
         )
         flow_auth = self._build_request_auth(request, auth)
-        if type(flow_auth) is Auth:
-            return self._send_single(request, follow, stream)
-        flow = flow_auth.sync_auth_flow(request)
-        history: list[Response] = []
+        hooks = self._event_hooks
+        if (
+            self._engine is not None
+            and type(flow_auth) is Auth
+            and not hooks["request"]
+            and not hooks["response"]
+        ):
+            # The direct path: one call into the engine, redirects included.
+            if not isinstance(request.stream, SyncByteStream):
+                raise RuntimeError(
+                    "Attempted to send an async request with a sync Client instance."
+                )
+            try:
+                pending = self._start(request, request.read(), follow, stream)
+                return self._build_response(request, wait_sync(pending))
+            except RequestError as exc:
+                exc.request = request
+                raise
+
+        self._set_timeout(request)
+        response = self._send_handling_auth(request, flow_auth, follow, [], stream)
+        try:
+            if not stream:
+                response.read()
+        except BaseException:
+            response.close()
+            raise
+        return response
+
+    def _send_handling_auth(
+        self,
+        request: Request,
+        auth: Auth,
+        follow_redirects: bool,
+        history: list[Response],
+        stream: bool,
+    ) -> Response:
+        flow = auth.sync_auth_flow(request)
         try:
             request = next(flow)
             while True:
-                response = self._send_single(request, follow, stream)
-                response.history = history + response.history
+                response = self._send_handling_redirects(request, follow_redirects, history, stream)
                 try:
-                    next_request = flow.send(response)
-                except StopIteration:
-                    return response
-                history.append(response)
-                request = next_request
+                    try:
+                        next_request = flow.send(response)
+                    except StopIteration:
+                        return response
+                    response.history = list(history)
+                    response.read()
+                    request = next_request
+                    history.append(response)
+                except BaseException:
+                    response.close()
+                    raise
         finally:
             flow.close()
 
-    def _send_single(self, request: Request, follow_redirects: bool, stream: bool) -> Response:
-        if isinstance(request.stream, AsyncByteStream) and not isinstance(
-            request.stream, SyncByteStream
-        ):
+    def _send_handling_redirects(
+        self,
+        request: Request,
+        follow_redirects: bool,
+        history: list[Response],
+        stream: bool,
+    ) -> Response:
+        while True:
+            if len(history) > self.max_redirects:
+                raise TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
+            for hook in self._event_hooks["request"]:
+                hook(request)
+            response = self._send_single_request(request, stream)
+            try:
+                for hook in self._event_hooks["response"]:
+                    hook(response)
+                response.history = list(history)
+                if not response.has_redirect_location:
+                    return response
+                request = self._build_redirect_request(request, response)
+                history = [*history, response]
+                if not follow_redirects:
+                    response.next_request = request
+                    return response
+                response.read()
+            except BaseException:
+                response.close()
+                raise
+
+    def _send_single_request(self, request: Request, stream: bool = True) -> Response:
+        """Send one request to its transport: no auth, no redirects."""
+        transport = self._transport_for_url(request.url)
+        if not isinstance(request.stream, SyncByteStream):
             raise RuntimeError("Attempted to send an async request with a sync Client instance.")
-        for hook in self._event_hooks["request"]:
-            hook(request)
+        start = time.perf_counter()
         try:
-            body = request.read()
-            if self._transport is not None:
-                response = self._transport.handle_request(request)
-                response.request = request
-                if not stream:
-                    response.read()
+            if type(transport).handle_request is HTTPTransport.handle_request:
+                # Read at once what will be read anyway: one engine round trip.
+                response = transport._send(request, stream=stream)
             else:
-                pending = self._start(request, body, follow_redirects, stream)
-                response = self._build_response(request, wait_sync(pending))
+                response = transport.handle_request(request)
         except RequestError as exc:
             exc.request = request
             raise
-        for hook in self._event_hooks["response"]:
-            hook(response)
+        assert isinstance(response.stream, SyncByteStream)
+        self._prepare_response(request, response, start)
         return response
 
     def get(self, url: URL | str, **kwargs: typing.Any) -> Response:
@@ -744,26 +807,39 @@ class Client(BaseClient):
         return self.request("DELETE", url, **kwargs)
 
     def close(self) -> None:
+        """Close the transport and every mounted transport."""
         if self._state != ClientState.CLOSED:
             self._state = ClientState.CLOSED
-            self._engine.close()
-            if self._transport is not None:
-                self._transport.close()
+            self._transport.close()
+            for transport in self._mounts.values():
+                if transport is not None:
+                    transport.close()
 
     def __enter__(self) -> Client:
         if self._state != ClientState.UNOPENED:
             msg = {
                 ClientState.OPENED: "Cannot open a client instance more than once.",
-                ClientState.CLOSED: (
-                    "Cannot reopen a client instance, once it has been closed."
-                ),
+                ClientState.CLOSED: ("Cannot reopen a client instance, once it has been closed."),
             }[self._state]
             raise RuntimeError(msg)
         self._state = ClientState.OPENED
+        self._transport.__enter__()
+        for transport in self._mounts.values():
+            if transport is not None:
+                transport.__enter__()
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        self._state = ClientState.CLOSED
+        self._transport.__exit__(exc_type, exc_value, traceback)
+        for transport in self._mounts.values():
+            if transport is not None:
+                transport.__exit__(exc_type, exc_value, traceback)
 
 
 class AsyncClient(BaseClient):
@@ -775,6 +851,9 @@ class AsyncClient(BaseClient):
     module-level instance keeps working across `asyncio.run()` calls, Flask
     async views, per-test loops and threads.
     """
+
+    _transport_class = AsyncHTTPTransport
+    _timed_stream_class = _TimedAsyncStream
 
     async def request(
         self,
@@ -843,44 +922,111 @@ class AsyncClient(BaseClient):
             else follow_redirects
         )
         flow_auth = self._build_request_auth(request, auth)
-        if type(flow_auth) is Auth:
-            return await self._send_single(request, follow, stream)
-        flow = flow_auth.async_auth_flow(request)
-        history: list[Response] = []
+        hooks = self._event_hooks
+        if (
+            self._engine is not None
+            and type(flow_auth) is Auth
+            and not hooks["request"]
+            and not hooks["response"]
+        ):
+            # The direct path: one call into the engine, redirects included.
+            if not isinstance(request.stream, AsyncByteStream):
+                raise RuntimeError(
+                    "Attempted to send an sync request with an AsyncClient instance."
+                )
+            try:
+                pending = self._start(request, await request.aread(), follow, stream)
+                return self._build_response(request, await wait_async(pending))
+            except RequestError as exc:
+                exc.request = request
+                raise
+
+        self._set_timeout(request)
+        response = await self._send_handling_auth(request, flow_auth, follow, [], stream)
+        try:
+            if not stream:
+                await response.aread()
+        except BaseException:
+            await response.aclose()
+            raise
+        return response
+
+    async def _send_handling_auth(
+        self,
+        request: Request,
+        auth: Auth,
+        follow_redirects: bool,
+        history: list[Response],
+        stream: bool,
+    ) -> Response:
+        flow = auth.async_auth_flow(request)
         try:
             request = await flow.__anext__()
             while True:
-                response = await self._send_single(request, follow, stream)
-                response.history = history + response.history
+                response = await self._send_handling_redirects(
+                    request, follow_redirects, history, stream
+                )
                 try:
-                    next_request = await flow.asend(response)
-                except StopAsyncIteration:
-                    return response
-                history.append(response)
-                request = next_request
+                    try:
+                        next_request = await flow.asend(response)
+                    except StopAsyncIteration:
+                        return response
+                    response.history = list(history)
+                    await response.aread()
+                    request = next_request
+                    history.append(response)
+                except BaseException:
+                    await response.aclose()
+                    raise
         finally:
             await flow.aclose()
 
-    async def _send_single(
-        self, request: Request, follow_redirects: bool, stream: bool
+    async def _send_handling_redirects(
+        self,
+        request: Request,
+        follow_redirects: bool,
+        history: list[Response],
+        stream: bool,
     ) -> Response:
-        for hook in self._event_hooks["request"]:
-            await hook(request)
+        while True:
+            if len(history) > self.max_redirects:
+                raise TooManyRedirects("Exceeded maximum allowed redirects.", request=request)
+            for hook in self._event_hooks["request"]:
+                await hook(request)
+            response = await self._send_single_request(request, stream)
+            try:
+                for hook in self._event_hooks["response"]:
+                    await hook(response)
+                response.history = list(history)
+                if not response.has_redirect_location:
+                    return response
+                request = self._build_redirect_request(request, response)
+                history = [*history, response]
+                if not follow_redirects:
+                    response.next_request = request
+                    return response
+                await response.aread()
+            except BaseException:
+                await response.aclose()
+                raise
+
+    async def _send_single_request(self, request: Request, stream: bool = True) -> Response:
+        """Send one request to its transport: no auth, no redirects."""
+        transport = self._transport_for_url(request.url)
+        if not isinstance(request.stream, AsyncByteStream):
+            raise RuntimeError("Attempted to send an sync request with an AsyncClient instance.")
+        start = time.perf_counter()
         try:
-            body = await request.aread()
-            if self._transport is not None:
-                response = await self._transport.handle_async_request(request)
-                response.request = request
-                if not stream:
-                    await response.aread()
+            if type(transport).handle_async_request is AsyncHTTPTransport.handle_async_request:
+                # Read at once what will be read anyway: one engine round trip.
+                response = await transport._send(request, stream=stream)
             else:
-                pending = self._start(request, body, follow_redirects, stream)
-                response = self._build_response(request, await wait_async(pending))
+                response = await transport.handle_async_request(request)
         except RequestError as exc:
             exc.request = request
             raise
-        for hook in self._event_hooks["response"]:
-            await hook(response)
+        assert isinstance(response.stream, AsyncByteStream)
+        self._prepare_response(request, response, start)
         return response
 
     async def get(self, url: URL | str, **kwargs: typing.Any) -> Response:
@@ -905,23 +1051,36 @@ class AsyncClient(BaseClient):
         return await self.request("DELETE", url, **kwargs)
 
     async def aclose(self) -> None:
+        """Close the transport and every mounted transport."""
         if self._state != ClientState.CLOSED:
             self._state = ClientState.CLOSED
-            self._engine.close()
-            if self._transport is not None:
-                await self._transport.aclose()
+            await self._transport.aclose()
+            for transport in self._mounts.values():
+                if transport is not None:
+                    await transport.aclose()
 
     async def __aenter__(self) -> AsyncClient:
         if self._state != ClientState.UNOPENED:
             msg = {
                 ClientState.OPENED: "Cannot open a client instance more than once.",
-                ClientState.CLOSED: (
-                    "Cannot reopen a client instance, once it has been closed."
-                ),
+                ClientState.CLOSED: ("Cannot reopen a client instance, once it has been closed."),
             }[self._state]
             raise RuntimeError(msg)
         self._state = ClientState.OPENED
+        await self._transport.__aenter__()
+        for transport in self._mounts.values():
+            if transport is not None:
+                await transport.__aenter__()
         return self
 
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        self._state = ClientState.CLOSED
+        await self._transport.__aexit__(exc_type, exc_value, traceback)
+        for transport in self._mounts.values():
+            if transport is not None:
+                await transport.__aexit__(exc_type, exc_value, traceback)

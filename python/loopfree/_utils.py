@@ -12,8 +12,7 @@ import re
 import typing
 from urllib.request import getproxies
 
-if typing.TYPE_CHECKING:
-    from ._url import URL
+from ._url import URL
 
 __all__ = ["URLPattern", "get_environment_proxies"]
 
@@ -92,8 +91,6 @@ class URLPattern:
     """
 
     def __init__(self, pattern: str) -> None:
-        from ._url import URL  # noqa: PLC0415 - `_url` is heavier than this module
-
         if pattern and ":" not in pattern:
             raise ValueError(
                 f"Proxy keys should use proper URL forms rather "

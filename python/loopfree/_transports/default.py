@@ -335,14 +335,14 @@ class AsyncHTTPTransport(_EngineTransport, AsyncBaseTransport):
 
 
 async def _async_sleep(seconds: float) -> None:
-    import sniffio  # noqa: PLC0415 - only when retrying
+    import sniffio
 
     if sniffio.current_async_library() == "trio":
-        import trio  # noqa: PLC0415
+        import trio
 
         await trio.sleep(seconds)
     else:
-        import asyncio  # noqa: PLC0415
+        import asyncio
 
         await asyncio.sleep(seconds)
 

@@ -32,8 +32,8 @@ fn abandoned_runtimes() -> usize {
 
 /// Registered with `atexit`: the completion thread stops taking the GIL.
 #[pyfunction]
-fn begin_shutdown() {
-    runtime::begin_shutdown();
+fn begin_shutdown(py: Python<'_>) {
+    runtime::begin_shutdown(py);
 }
 
 #[pymodule]

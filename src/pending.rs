@@ -19,7 +19,7 @@ use pyo3::prelude::*;
 use crate::errors::{Error, ErrorKind};
 use crate::exchange::Outcome;
 use crate::gil;
-use crate::runtime::{Callback, ProcessRuntime};
+use crate::runtime::{self, Callback, ProcessRuntime};
 
 /// How often a sync wait wakes to run Python signal handlers (Ctrl-C).
 const SIGNAL_CHECK_INTERVAL: Duration = Duration::from_millis(20);
@@ -126,7 +126,7 @@ impl Pending {
     /// is cancelled and the exception propagates.
     fn wait(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         loop {
-            let done = gil::without_gil(py, || {
+            let (done, entry) = gil::without_gil(py, || {
                 let slot = self.shared.lock();
                 let (slot, _) = self
                     .shared
@@ -135,8 +135,19 @@ impl Pending {
                         matches!(s, Slot::Running { .. })
                     })
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
-                !matches!(&*slot, Slot::Running { .. })
+                let done = !matches!(&*slot, Slot::Running { .. });
+                drop(slot);
+                // About to re-take the GIL. Once the interpreter exits, a
+                // thread other than the finalizing one must not: CPython
+                // would end it with pthread_exit through these Rust frames
+                // and abort the process. Such a thread (a daemon thread
+                // still waiting) sleeps until the process is gone.
+                match runtime::enter_python() {
+                    Some(entry) => (done, entry),
+                    None => runtime::park_until_exit(),
+                }
             });
+            drop(entry);
             if done {
                 return self.take_result(py);
             }

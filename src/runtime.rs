@@ -13,9 +13,9 @@
 //! together are run under one GIL acquisition.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -36,9 +36,6 @@ pub struct ProcessRuntime {
 static CURRENT: ArcSwapOption<ProcessRuntime> = ArcSwapOption::const_empty();
 /// Serialises runtime start-up only; never held while running user code.
 static STARTING: Mutex<()> = Mutex::new(());
-/// Set at interpreter exit: from then on the completion thread must not take
-/// the GIL (a thread that does so during finalisation is killed mid-Rust).
-static SHUTTING_DOWN: AtomicBool = AtomicBool::new(false);
 /// How many runtimes this process has abandoned after forks (for tests and docs).
 static ABANDONED: AtomicUsize = AtomicUsize::new(0);
 
@@ -95,9 +92,84 @@ fn start(pid: u32) -> Result<Arc<ProcessRuntime>, Error> {
     Ok(fresh)
 }
 
-/// Called from Python's `atexit`: stop running Python callbacks.
-pub fn begin_shutdown() {
-    SHUTTING_DOWN.store(true, Ordering::SeqCst);
+/// Who may still take the GIL from a Rust frame once the interpreter exits.
+///
+/// When CPython finalizes, any thread other than the finalizing one that
+/// tries to take the GIL is ended with `pthread_exit()`. The forced unwind
+/// that starts cannot cross Rust frames: the process aborts ("FATAL:
+/// exception not rethrown", SIGABRT). So from `begin_shutdown` (atexit, which
+/// runs before CPython marks itself finalizing) on, no thread may re-take the
+/// GIL from Rust, and `begin_shutdown` waits for those already doing so.
+struct ExitState {
+    shutting_down: bool,
+    /// The thread running `atexit` (it finalizes, and may keep taking the GIL).
+    finalizer: Option<std::thread::ThreadId>,
+    /// Threads between "may take the GIL" and "back in Python".
+    entering: usize,
+}
+
+static EXIT: Mutex<ExitState> = Mutex::new(ExitState {
+    shutting_down: false,
+    finalizer: None,
+    entering: 0,
+});
+static EXIT_CHANGED: Condvar = Condvar::new();
+/// How long exit waits for a wake-up callback to finish.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+fn exit_state() -> std::sync::MutexGuard<'static, ExitState> {
+    EXIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Permission to take the GIL from Rust; released once back in Python.
+pub struct PythonEntry(());
+
+impl Drop for PythonEntry {
+    fn drop(&mut self) {
+        let mut state = exit_state();
+        state.entering = state.entering.saturating_sub(1);
+        if state.entering == 0 {
+            EXIT_CHANGED.notify_all();
+        }
+    }
+}
+
+/// Ask to (re-)take the GIL. `None` once exit has begun and this is not the
+/// finalizing thread: the caller must then never take the GIL again.
+pub fn enter_python() -> Option<Option<PythonEntry>> {
+    let mut state = exit_state();
+    if !state.shutting_down {
+        state.entering += 1;
+        return Some(Some(PythonEntry(())));
+    }
+    if state.finalizer == Some(std::thread::current().id()) {
+        return Some(None);
+    }
+    None
+}
+
+/// For a thread that must never take the GIL again: the process is exiting.
+pub fn park_until_exit() -> ! {
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Called from Python's `atexit`, with the GIL: from now on only this thread
+/// takes the GIL from Rust. Waits (without the GIL, which they need) for the
+/// threads that are already on their way back into Python.
+pub fn begin_shutdown(py: Python<'_>) {
+    {
+        let mut state = exit_state();
+        state.shutting_down = true;
+        state.finalizer = Some(std::thread::current().id());
+    }
+    py.detach(|| {
+        let state = exit_state();
+        let _ = EXIT_CHANGED
+            .wait_timeout_while(state, EXIT_GRACE, |s| s.entering > 0)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+    });
 }
 
 /// Number of runtimes abandoned because this process was forked.
@@ -161,12 +233,13 @@ const MAX_CALLBACK_BATCH: usize = 64;
 /// is ready under a single GIL acquisition.
 fn run_callbacks(receiver: mpsc::Receiver<Callback>) {
     while let Ok(first) = receiver.recv() {
-        if SHUTTING_DOWN.load(Ordering::SeqCst) {
-            // Without the GIL a Python reference cannot be released safely;
-            // the process is exiting, so leaking it is harmless.
+        // Never `Some(None)` here: the completion thread does not run atexit.
+        let Some(entry) = enter_python() else {
+            // Exiting: without the GIL the reference cannot be released
+            // safely, and leaking it is harmless now.
             std::mem::forget(first);
-            continue;
-        }
+            park_until_exit();
+        };
         Python::attach(|py| {
             let mut next = Some(first);
             let mut batch = 0;
@@ -186,5 +259,6 @@ fn run_callbacks(receiver: mpsc::Receiver<Callback>) {
                 };
             }
         });
+        drop(entry);
     }
 }

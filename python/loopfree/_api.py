@@ -90,19 +90,228 @@ def stream(
         yield response
 
 
-def _without_body(method: str) -> typing.Callable[..., Response]:
-    def send(url: typing.Any, **kwargs: typing.Any) -> Response:
-        return request(method, url, **kwargs)
+def get(
+    url: typing.Any,
+    *,
+    params: typing.Any = None,
+    headers: typing.Any = None,
+    cookies: typing.Any = None,
+    auth: typing.Any = None,
+    proxy: typing.Any = None,
+    follow_redirects: bool = False,
+    verify: typing.Any = True,
+    timeout: typing.Any = DEFAULT_TIMEOUT_CONFIG,
+    trust_env: bool = True,
+) -> Response:
+    """Send a GET request; see `request()` for the parameters."""
+    return request(
+        "GET",
+        url,
+        params=params,
+        headers=headers,
+        cookies=cookies,
+        auth=auth,
+        proxy=proxy,
+        follow_redirects=follow_redirects,
+        verify=verify,
+        timeout=timeout,
+        trust_env=trust_env,
+    )
 
-    send.__name__ = method.lower()
-    send.__doc__ = f"Send a {method} request."
-    return send
+
+def options(
+    url: typing.Any,
+    *,
+    params: typing.Any = None,
+    headers: typing.Any = None,
+    cookies: typing.Any = None,
+    auth: typing.Any = None,
+    proxy: typing.Any = None,
+    follow_redirects: bool = False,
+    verify: typing.Any = True,
+    timeout: typing.Any = DEFAULT_TIMEOUT_CONFIG,
+    trust_env: bool = True,
+) -> Response:
+    """Send a OPTIONS request; see `request()` for the parameters."""
+    return request(
+        "OPTIONS",
+        url,
+        params=params,
+        headers=headers,
+        cookies=cookies,
+        auth=auth,
+        proxy=proxy,
+        follow_redirects=follow_redirects,
+        verify=verify,
+        timeout=timeout,
+        trust_env=trust_env,
+    )
 
 
-get = _without_body("GET")
-options = _without_body("OPTIONS")
-head = _without_body("HEAD")
-post = _without_body("POST")
-put = _without_body("PUT")
-patch = _without_body("PATCH")
-delete = _without_body("DELETE")
+def head(
+    url: typing.Any,
+    *,
+    params: typing.Any = None,
+    headers: typing.Any = None,
+    cookies: typing.Any = None,
+    auth: typing.Any = None,
+    proxy: typing.Any = None,
+    follow_redirects: bool = False,
+    verify: typing.Any = True,
+    timeout: typing.Any = DEFAULT_TIMEOUT_CONFIG,
+    trust_env: bool = True,
+) -> Response:
+    """Send a HEAD request; see `request()` for the parameters."""
+    return request(
+        "HEAD",
+        url,
+        params=params,
+        headers=headers,
+        cookies=cookies,
+        auth=auth,
+        proxy=proxy,
+        follow_redirects=follow_redirects,
+        verify=verify,
+        timeout=timeout,
+        trust_env=trust_env,
+    )
+
+
+def post(
+    url: typing.Any,
+    *,
+    content: typing.Any = None,
+    data: typing.Any = None,
+    files: typing.Any = None,
+    json: typing.Any = None,
+    params: typing.Any = None,
+    headers: typing.Any = None,
+    cookies: typing.Any = None,
+    auth: typing.Any = None,
+    proxy: typing.Any = None,
+    follow_redirects: bool = False,
+    verify: typing.Any = True,
+    timeout: typing.Any = DEFAULT_TIMEOUT_CONFIG,
+    trust_env: bool = True,
+) -> Response:
+    """Send a POST request; see `request()` for the parameters."""
+    return request(
+        "POST",
+        url,
+        content=content,
+        data=data,
+        files=files,
+        json=json,
+        params=params,
+        headers=headers,
+        cookies=cookies,
+        auth=auth,
+        proxy=proxy,
+        follow_redirects=follow_redirects,
+        verify=verify,
+        timeout=timeout,
+        trust_env=trust_env,
+    )
+
+
+def put(
+    url: typing.Any,
+    *,
+    content: typing.Any = None,
+    data: typing.Any = None,
+    files: typing.Any = None,
+    json: typing.Any = None,
+    params: typing.Any = None,
+    headers: typing.Any = None,
+    cookies: typing.Any = None,
+    auth: typing.Any = None,
+    proxy: typing.Any = None,
+    follow_redirects: bool = False,
+    verify: typing.Any = True,
+    timeout: typing.Any = DEFAULT_TIMEOUT_CONFIG,
+    trust_env: bool = True,
+) -> Response:
+    """Send a PUT request; see `request()` for the parameters."""
+    return request(
+        "PUT",
+        url,
+        content=content,
+        data=data,
+        files=files,
+        json=json,
+        params=params,
+        headers=headers,
+        cookies=cookies,
+        auth=auth,
+        proxy=proxy,
+        follow_redirects=follow_redirects,
+        verify=verify,
+        timeout=timeout,
+        trust_env=trust_env,
+    )
+
+
+def patch(
+    url: typing.Any,
+    *,
+    content: typing.Any = None,
+    data: typing.Any = None,
+    files: typing.Any = None,
+    json: typing.Any = None,
+    params: typing.Any = None,
+    headers: typing.Any = None,
+    cookies: typing.Any = None,
+    auth: typing.Any = None,
+    proxy: typing.Any = None,
+    follow_redirects: bool = False,
+    verify: typing.Any = True,
+    timeout: typing.Any = DEFAULT_TIMEOUT_CONFIG,
+    trust_env: bool = True,
+) -> Response:
+    """Send a PATCH request; see `request()` for the parameters."""
+    return request(
+        "PATCH",
+        url,
+        content=content,
+        data=data,
+        files=files,
+        json=json,
+        params=params,
+        headers=headers,
+        cookies=cookies,
+        auth=auth,
+        proxy=proxy,
+        follow_redirects=follow_redirects,
+        verify=verify,
+        timeout=timeout,
+        trust_env=trust_env,
+    )
+
+
+def delete(
+    url: typing.Any,
+    *,
+    params: typing.Any = None,
+    headers: typing.Any = None,
+    cookies: typing.Any = None,
+    auth: typing.Any = None,
+    proxy: typing.Any = None,
+    follow_redirects: bool = False,
+    timeout: typing.Any = DEFAULT_TIMEOUT_CONFIG,
+    verify: typing.Any = True,
+    trust_env: bool = True,
+) -> Response:
+    """Send a DELETE request; see `request()` for the parameters."""
+    return request(
+        "DELETE",
+        url,
+        params=params,
+        headers=headers,
+        cookies=cookies,
+        auth=auth,
+        proxy=proxy,
+        follow_redirects=follow_redirects,
+        timeout=timeout,
+        verify=verify,
+        trust_env=trust_env,
+    )

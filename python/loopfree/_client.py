@@ -775,7 +775,7 @@ class Client(BaseClient):
         try:
             if type(transport).handle_request is HTTPTransport.handle_request:
                 # Read at once what will be read anyway: one engine round trip.
-                response = transport._send(request, stream=stream)
+                response: Response = transport._send(request, stream=stream)
             else:
                 response = transport.handle_request(request)
         except RequestError as exc:
@@ -1019,7 +1019,7 @@ class AsyncClient(BaseClient):
         try:
             if type(transport).handle_async_request is AsyncHTTPTransport.handle_async_request:
                 # Read at once what will be read anyway: one engine round trip.
-                response = await transport._send(request, stream=stream)
+                response: Response = await transport._send(request, stream=stream)
             else:
                 response = await transport.handle_async_request(request)
         except RequestError as exc:

@@ -125,8 +125,8 @@ def format_response_headers(response: Response) -> str:
 
 
 def _lexer_name(response: Response) -> str:
-    import pygments.lexers
-    import pygments.util
+    import pygments.lexers  # type: ignore[import-untyped,unused-ignore]
+    import pygments.util  # type: ignore[import-untyped,unused-ignore]
 
     content_type = response.headers.get("Content-Type")
     if content_type is None:
@@ -208,7 +208,8 @@ def _run(
     """An HTTP command line client. Sends a request and displays the response."""
     if not method:
         method = "POST" if content or data or files or json else "GET"
-    hooks = {"response": [functools.partial(_on_response, verbose=verbose)]}
+    on_response: typing.Callable[..., typing.Any] = functools.partial(_on_response, verbose=verbose)
+    hooks = {"response": [on_response]}
     try:
         with (
             Client(
@@ -217,7 +218,8 @@ def _run(
             client.stream(
                 method,
                 url,
-                params=list(params),
+                # None, not []: an empty list would drop the URL's own query.
+                params=list(params) or None,
                 content=content,
                 data=dict(data),
                 files=files,

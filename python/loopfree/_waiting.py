@@ -8,6 +8,7 @@ on every call, so a client is never bound to one thread, loop or library:
 - plain sync code blocks in `Pending.wait()` without the GIL, running Python
   signal handlers every few milliseconds (Ctrl-C, gunicorn's timeouts);
 - gevent-patched code parks the greenlet on the hub, so other greenlets run;
+  eventlet-patched code does the same through a pipe its hub watches;
 - asyncio code awaits a future on the *running* loop, completed through
   `call_soon_threadsafe`; a loop that has closed meanwhile is ignored;
 - trio code parks the task and is rescheduled through the run's token.
@@ -36,32 +37,61 @@ def _gevent_patched() -> bool:
     return monkey is not None and bool(monkey.is_module_patched("socket"))
 
 
+def _eventlet_patched() -> bool:
+    patcher = sys.modules.get("eventlet.patcher")
+    return patcher is not None and bool(patcher.is_monkey_patched("socket"))
+
+
 def wait_sync(pending: Pending) -> typing.Any:
     """Wait for `pending` from synchronous code."""
     if _gevent_patched():
         return _wait_gevent(pending)
+    if _eventlet_patched():
+        return _wait_eventlet(pending)
     return pending.wait()
 
 
-def _wait_gevent(pending: Pending) -> typing.Any:
-    import gevent  # noqa: PLC0415 - only when the process is patched
-    from gevent.hub import Waiter  # noqa: PLC0415
+class _WakePipe:
+    """
+    A pipe the completion thread writes to, closed under a lock so that a late
+    wake-up never writes into a file descriptor number reused meanwhile. The
+    completion thread is a real OS thread, so the lock and `write` must be the
+    unpatched originals, never eventlet's green ones.
+    """
 
-    hub = gevent.get_hub()
-    waiter = Waiter(hub)
-    # The watcher is started before the engine may call `send`, which is
-    # thread-safe, so a completion can never be lost.
-    watcher = hub.loop.async_()
-    watcher.start(waiter.switch, None)
+    def __init__(self, os_module: typing.Any, thread_module: typing.Any) -> None:
+        self._os = os_module
+        self.read_fd, self._write_fd = os_module.pipe()
+        os_module.set_blocking(self.read_fd, False)
+        self._lock = thread_module.allocate_lock()
+        self._closed = False
+
+    def wake(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._os.write(self._write_fd, b"\0")
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._os.close(self.read_fd)
+            self._os.close(self._write_fd)
+
+
+def _wait_eventlet(pending: Pending) -> typing.Any:
+    from eventlet.hubs import trampoline  # noqa: PLC0415 - only when patched
+    from eventlet.patcher import original  # noqa: PLC0415
+
+    pipe = _WakePipe(original("os"), original("_thread"))
     try:
-        pending.add_done_callback(watcher.send)
-        waiter.get()
+        pending.add_done_callback(pipe.wake)
+        while not pending.done():
+            trampoline(pipe.read_fd, read=True)
     except BaseException:
         pending.cancel()
         raise
     finally:
-        watcher.stop()
-        watcher.close()
+        pipe.close()
     return pending.result()
 
 

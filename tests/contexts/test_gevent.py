@@ -277,7 +277,7 @@ def _eventlet_available() -> bool:
 
 
 needs_eventlet = pytest.mark.skipif(
-    not _eventlet_available(), reason="eventlet is not installed (not a dev dependency)"
+    not _eventlet_available(), reason="eventlet is not installed (it is a pinned dev dependency)"
 )
 
 EVENTLET_DRIVER = """
@@ -316,11 +316,6 @@ def test_eventlet_green_threads_get_correct_responses(server):
 
 
 @needs_eventlet
-@pytest.mark.xfail(
-    strict=True,
-    reason="loopfree has no eventlet-aware wait: Pending.wait() blocks the OS thread, "
-    "so green threads serialise and the hub stops (see docs/contexts.md)",
-)
 def test_eventlet_green_threads_run_concurrently(server):
     done = run_python(EVENTLET_DRIVER, server.url, timeout=30)
     assert done.returncode == 0, done.describe()

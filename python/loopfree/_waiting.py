@@ -95,6 +95,28 @@ def _wait_eventlet(pending: Pending) -> typing.Any:
     return pending.result()
 
 
+def _wait_gevent(pending: Pending) -> typing.Any:
+    import gevent  # noqa: PLC0415 - only when the process is patched
+    from gevent.hub import Waiter  # noqa: PLC0415
+
+    hub = gevent.get_hub()
+    waiter = Waiter(hub)
+    # The watcher is started before the engine may call `send`, which is
+    # thread-safe, so a completion can never be lost.
+    watcher = hub.loop.async_()
+    watcher.start(waiter.switch, None)
+    try:
+        pending.add_done_callback(watcher.send)
+        waiter.get()
+    except BaseException:
+        pending.cancel()
+        raise
+    finally:
+        watcher.stop()
+        watcher.close()
+    return pending.result()
+
+
 async def wait_async(pending: Pending) -> typing.Any:
     """Wait for `pending` from a coroutine on asyncio (any loop) or trio."""
     try:

@@ -8,8 +8,10 @@ warms up, then runs a closed loop for a fixed time and prints ONE line
 - ``ops``, ``errors``, ``bytes``, ``elapsed`` (s) of the measured window;
 - ``cpu_s``: user+sys CPU of this whole process (every thread, Rust runtimes
   included) in that window, from ``resource.getrusage(RUSAGE_SELF)``;
-- ``rss0_kb``/``hwm_kb``/``rss1_kb``: RSS before, peak RSS during (VmHWM,
-  reset just before the window where the kernel allows it) and RSS after;
+- ``base_kb``: RSS with the client built, before its first request; the
+  peak RSS (VmHWM) is reset there, so ``hwm_kb`` is the peak over the warm-up
+  and the window, and ``hwm_kb - base_kb`` what the requests cost at most;
+- ``rss0_kb``/``rss1_kb``: RSS at the start and the end of the window;
 - ``srv_cpu_s``: CPU the server process used in the window (from /proc);
 - ``sys_busy_s``: CPU time all CPUs were busy in the window (/proc/stat), so
   the harness can flag load from other processes;
@@ -71,6 +73,13 @@ def reset_peak_rss() -> None:
             handle.write("5")
     except OSError:
         pass
+
+
+def baseline_rss() -> int | None:
+    """RSS once the client is built, before any request; peak RSS counts from here."""
+    gc.collect()
+    reset_peak_rss()
+    return status_kb("VmRSS:")
 
 
 def server_cpu(pid: int | None) -> float | None:
@@ -260,7 +269,6 @@ class Window:
     def __enter__(self) -> Window:
         gc.collect()
         self.conns0 = server_connections(self.spec.get("stats_url"))
-        reset_peak_rss()
         self.rss0 = status_kb("VmRSS:")
         self.gc0 = gc_totals()
         self.srv0 = server_cpu(self.spec.get("server_pid"))
@@ -282,8 +290,9 @@ class Window:
         conns1 = server_connections(self.spec.get("stats_url"))
         self.conns = None if conns1 is None or self.conns0 is None else conns1 - self.conns0
 
-    def result(self, tally: Tally) -> dict[str, typing.Any]:
+    def result(self, tally: Tally, base_kb: int | None) -> dict[str, typing.Any]:
         return {
+            "base_kb": base_kb,
             "ops": tally.ops,
             "errors": tally.errors,
             "first_error": tally.first_error,
@@ -303,11 +312,12 @@ class Window:
 
 def measure_sync(spec: dict[str, typing.Any], adapter: _clients.Adapter) -> dict[str, typing.Any]:
     op = make_sync_op(spec, adapter)
+    base_kb = baseline_rss()
     op()  # one request first: connect (and fail early if the client cannot)
     run_sync(op, spec, spec["warmup"])
     with Window(spec) as window:
         tally = run_sync(op, spec, spec["duration"])
-    return window.result(tally)
+    return window.result(tally, base_kb)
 
 
 async def make_async_op(
@@ -347,12 +357,13 @@ async def measure_async(
     spec: dict[str, typing.Any], adapter: _clients.Adapter
 ) -> dict[str, typing.Any]:
     op, close = await make_async_op(spec, adapter)
+    base_kb = baseline_rss()
     await op()  # one request first: connect (h2: exactly one connection)
     await run_async_window(op, spec, spec["warmup"])
     with Window(spec) as window:
         tally = await run_async_window(op, spec, spec["duration"])
     await close()
-    return window.result(tally)
+    return window.result(tally, base_kb)
 
 
 def measure_construct(

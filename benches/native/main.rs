@@ -225,7 +225,7 @@ async fn one(job: &Job, client: &reqwest::Client) -> Result<u64, String> {
     if response.status() != reqwest::StatusCode::OK {
         return Err(format!("status {}", response.status()));
     }
-    let body = response.bytes().await.map_err(|e| e.to_string())?;
+    let body = read_body(response).await?;
     if let Some(expect) = job.expect_len {
         if body.len() != expect {
             return Err(format!("got {} bytes, expected {expect}", body.len()));
@@ -237,6 +237,17 @@ async fn one(job: &Job, client: &reqwest::Client) -> Result<u64, String> {
         body.len()
     };
     Ok(moved as u64)
+}
+
+/// The whole body in one buffer, sized from Content-Length when there is one
+/// (what a careful client does; `Response::bytes()` grows its buffer instead).
+async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
+    let capacity = response.content_length().unwrap_or(0).min(1 << 30) as usize;
+    let mut body = Vec::with_capacity(capacity);
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 async fn worker(job: Arc<Job>, deadline: Instant) -> Tally {
@@ -335,11 +346,12 @@ async fn run(args: Args) -> Result<(), String> {
         limiter: Arc::new(Semaphore::new(args.max_connections.max(1))),
         config,
     });
+    reset_peak_rss();
+    let base = status_kb("VmRSS:");
     // One request first, so an h2 client opens exactly one connection.
     one(&job, &job.client).await?;
     let _ = run_for(&job, args.concurrency, args.warmup).await;
 
-    reset_peak_rss();
     let rss0 = status_kb("VmRSS:");
     let srv0 = server_cpu_seconds(args.server_pid);
     let busy0 = system_busy_seconds();
@@ -362,6 +374,7 @@ async fn run(args: Args) -> Result<(), String> {
         ("bytes", tally.bytes.into()),
         ("elapsed", elapsed.into()),
         ("cpu_s", cpu.into()),
+        ("base_kb", base.into()),
         ("rss0_kb", rss0.into()),
         ("hwm_kb", status_kb("VmHWM:").into()),
         ("rss1_kb", status_kb("VmRSS:").into()),

@@ -27,6 +27,7 @@ import time
 import typing
 import warnings
 from contextlib import asynccontextmanager, contextmanager
+from http.cookiejar import CookieJar
 from types import TracebackType
 
 from ._auth import Auth, BasicAuth, FunctionAuth
@@ -79,7 +80,10 @@ class ClientState(enum.Enum):
 
 
 def _has_set_cookie(raw_headers: list[tuple[bytes, bytes]]) -> bool:
-    return any(name.lower() == b"set-cookie" for name, _ in raw_headers)
+    return any(name.lower() in _SET_COOKIE for name, _ in raw_headers)
+
+
+_SET_COOKIE = (b"set-cookie", b"set-cookie2")
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -516,7 +520,9 @@ class BaseClient:
         if response._stream is not None:
             # (Engine responses that were read already carry their elapsed.)
             response.stream = self._timed_stream_class(response.stream, response, start)
-        self.cookies.extract_cookies(response)
+        # The stock jar ignores responses without cookies: skip them cheaply.
+        if type(self._cookies.jar) is not CookieJar or _has_set_cookie(response.headers.raw):
+            self._cookies.extract_cookies(response)
         response.default_encoding = self._default_encoding
         if logger.isEnabledFor(logging.INFO):
             _log_response(request, response)
@@ -781,7 +787,8 @@ class Client(BaseClient):
         except RequestError as exc:
             exc.request = request
             raise
-        assert isinstance(response.stream, SyncByteStream)
+        # (`_stream` is None for engine responses read already.)
+        assert response._stream is None or isinstance(response._stream, SyncByteStream)
         self._prepare_response(request, response, start)
         return response
 
@@ -1025,7 +1032,8 @@ class AsyncClient(BaseClient):
         except RequestError as exc:
             exc.request = request
             raise
-        assert isinstance(response.stream, AsyncByteStream)
+        # (`_stream` is None for engine responses read already.)
+        assert response._stream is None or isinstance(response._stream, AsyncByteStream)
         self._prepare_response(request, response, start)
         return response
 

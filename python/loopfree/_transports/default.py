@@ -260,12 +260,14 @@ class HTTPTransport(_EngineTransport, BaseTransport):
         assert isinstance(request.stream, SyncByteStream)
         body = request.read()
         try:
-            for delay in self._retry_delays():
-                try:
-                    return self._response(request, wait_sync(self._start(request, body, stream)))
-                except _RETRYABLE:
-                    if delay:
-                        time.sleep(delay)
+            if self.retries:
+                for delay in self._retry_delays():
+                    try:
+                        raw = wait_sync(self._start(request, body, stream))
+                        return self._response(request, raw)
+                    except _RETRYABLE:
+                        if delay:
+                            time.sleep(delay)
             return self._response(request, wait_sync(self._start(request, body, stream)))
         except RequestError as exc:
             exc.request = request
@@ -318,13 +320,14 @@ class AsyncHTTPTransport(_EngineTransport, AsyncBaseTransport):
         assert isinstance(request.stream, AsyncByteStream)
         body = await request.aread()
         try:
-            for delay in self._retry_delays():
-                try:
-                    raw = await wait_async(self._start(request, body, stream))
-                    return self._response(request, raw)
-                except _RETRYABLE:
-                    if delay:
-                        await _async_sleep(delay)
+            if self.retries:
+                for delay in self._retry_delays():
+                    try:
+                        raw = await wait_async(self._start(request, body, stream))
+                        return self._response(request, raw)
+                    except _RETRYABLE:
+                        if delay:
+                            await _async_sleep(delay)
             return self._response(request, await wait_async(self._start(request, body, stream)))
         except RequestError as exc:
             exc.request = request

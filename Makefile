@@ -28,8 +28,9 @@ build: install  ## Build the Rust extension (release) into .venv
 	$(VENV)/bin/maturin develop --release --quiet
 
 .PHONY: test
-test: build  ## Run every test: cargo test, then pytest
+test: build  ## Run every test: cargo test, the httpx-suite ratchet, then pytest
 	$(CARGO_ENV) cargo test --quiet
+	$(PY) compat/run.py --groups 5
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 .PHONY: lint

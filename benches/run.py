@@ -71,6 +71,9 @@ TIMES = "\u00d7"  # multiplication sign
 # flagged as noisy (the machine was not quiet).
 NOISY_PCT = 15.0
 
+# A cell whose server used at least this share of its CPU measured the server.
+SERVER_BOUND_PCT = 90.0
+
 # Variables that make some clients load a CA bundle from disk at construction.
 # Cleared for the workers (unless --keep-ssl-env) so that every library uses
 # its own default trust store, as on a machine without them.
@@ -1211,7 +1214,7 @@ def write_report(
             rss_head = "peak RSS MiB (+ growth)" if scenario.unit == "MiB/s" else "peak RSS MiB"
             add(
                 f"| client | {unit} (median) | range | lf/x | CPU {MU}s/req | {rss_head} | "
-                "srv CPU | conns | errors |"
+                "srv CPU | conns | errors / flags |"
             )
             add("|---|---:|---:|---:|---:|---:|---:|---:|---|")
         lf = row.get("loopfree")
@@ -1247,6 +1250,8 @@ def write_report(
             errs = ""
             if c.errors or (c.value is None and c.first_error):
                 errs = f"{c.errors}: {c.first_error or ''}"[:160].replace("|", "/")
+            if srv is not None and srv >= SERVER_BOUND_PCT:
+                errs = (errs + " " if errs else "") + "server-bound"
             noise = c.med("noise_pct")
             if noise is not None and noise > NOISY_PCT:
                 errs = (errs + " " if errs else "") + f"noisy: {noise:.0f} % foreign CPU"

@@ -134,7 +134,7 @@ async fn send(
     client: &reqwest::Client,
     spec: &RequestSpec,
     timeouts: &Timeouts,
-) -> Result<reqwest::Response, Error> {
+) -> Result<(reqwest::Response, Option<Arc<UploadProgress>>), Error> {
     let mut request = reqwest::Request::new(spec.method.clone(), spec.url.clone());
     *request.headers_mut() = spec.headers.clone();
     let mut progress = None;
@@ -148,17 +148,19 @@ async fn send(
             *request.body_mut() = Some(reqwest::Body::from(body.clone()));
         }
     }
-    let outcome = match progress {
+    let outcome = match &progress {
         None => {
             let limit = timeouts.send_limit(spec.body.as_ref().is_some_and(|b| !b.is_empty()));
             runtime::timeout(limit, client.execute(request))
                 .await
                 .map_err(|_| ErrorKind::ReadTimeout)
         }
-        Some(progress) => send_watching_upload(client.execute(request), &progress, timeouts).await,
+        Some(progress) => send_watching_upload(client.execute(request), progress, timeouts).await,
     };
     match outcome {
-        Ok(Ok(response)) => Ok(response),
+        // The head can arrive while the body is still going out (hyper
+        // returns it at once); the caller keeps watching the upload.
+        Ok(Ok(response)) => Ok((response, progress)),
         Ok(Err(err)) => Err(Error::from_reqwest(&err, Phase::Send)),
         Err(kind) => Err(Error::new(kind, "timed out")),
     }
@@ -207,7 +209,46 @@ async fn send_watching_upload<F: std::future::Future>(
 /// How often an upload's progress is re-examined.
 const WATCH_INTERVAL: Duration = Duration::from_millis(50);
 
-async fn read_body(mut response: reqwest::Response, read: Option<Duration>) -> Result<Hop, Error> {
+/// Await one body chunk: the read timeout applies, or the write timeout while
+/// the request body is still being sent (a stalled upload is a WriteTimeout).
+async fn next_chunk<F: std::future::Future>(
+    chunk: F,
+    upload: Option<&UploadProgress>,
+    timeouts: &Timeouts,
+) -> Result<F::Output, ErrorKind> {
+    let Some(upload) = upload.filter(|u| matches!(u.state(), UploadState::Writing(_))) else {
+        return runtime::timeout(timeouts.read, chunk)
+            .await
+            .map_err(|_| ErrorKind::ReadTimeout);
+    };
+    let started = Instant::now();
+    let mut chunk = std::pin::pin!(chunk);
+    loop {
+        let deadline = |state| match state {
+            UploadState::Writing(last) => {
+                (timeouts.write.map(|w| last + w), ErrorKind::WriteTimeout)
+            }
+            _ => (timeouts.read.map(|r| started + r), ErrorKind::ReadTimeout),
+        };
+        let (due, _) = deadline(upload.state());
+        let check = Instant::now() + WATCH_INTERVAL;
+        if let Ok(output) =
+            runtime::timeout_at(due.map_or(check, |d| d.min(check)), &mut chunk).await
+        {
+            return Ok(output);
+        }
+        let (due, kind) = deadline(upload.state());
+        if due.is_some_and(|d| Instant::now() >= d) {
+            return Err(kind);
+        }
+    }
+}
+
+async fn read_body(
+    mut response: reqwest::Response,
+    upload: Option<&UploadProgress>,
+    timeouts: &Timeouts,
+) -> Result<Hop, Error> {
     let status = response.status();
     let version = response.version();
     let headers = std::mem::take(response.headers_mut());
@@ -215,11 +256,11 @@ async fn read_body(mut response: reqwest::Response, read: Option<Duration>) -> R
     let mut first: Option<Bytes> = None;
     let mut rest: Option<BytesMut> = None;
     loop {
-        let chunk = match runtime::timeout(read, response.chunk()).await {
+        let chunk = match next_chunk(response.chunk(), upload, timeouts).await {
             Ok(Ok(Some(chunk))) => chunk,
             Ok(Ok(None)) => break,
             Ok(Err(err)) => return Err(Error::from_reqwest(&err, Phase::Read)),
-            Err(_elapsed) => return Err(Error::new(ErrorKind::ReadTimeout, "timed out")),
+            Err(kind) => return Err(Error::new(kind, "timed out")),
         };
         match (&mut first, &mut rest) {
             (None, _) => first = Some(chunk),
@@ -279,7 +320,7 @@ pub async fn run(
                 ),
             ));
         }
-        let response = send(&client, &spec, &options.timeouts).await?;
+        let (response, upload) = send(&client, &spec, &options.timeouts).await?;
         cookies = redirect::merge_set_cookies(cookies.as_ref(), response.headers());
         let next = redirect::next_request(
             &spec.method,
@@ -311,7 +352,7 @@ pub async fn run(
                 }),
             });
         }
-        let hop = read_body(response, options.timeouts.read).await?;
+        let hop = read_body(response, upload.as_deref(), &options.timeouts).await?;
         match next {
             Some(next) if options.follow_redirects => {
                 let sent = SentRequest {

@@ -79,8 +79,8 @@ class _WakePipe:
 
 
 def _wait_eventlet(pending: Pending) -> typing.Any:
-    from eventlet.hubs import trampoline  # noqa: PLC0415 - only when patched
-    from eventlet.patcher import original  # noqa: PLC0415
+    from eventlet.hubs import trampoline  # only when patched
+    from eventlet.patcher import original
 
     pipe = _WakePipe(original("os"), original("_thread"))
     try:
@@ -96,8 +96,8 @@ def _wait_eventlet(pending: Pending) -> typing.Any:
 
 
 def _wait_gevent(pending: Pending) -> typing.Any:
-    import gevent  # noqa: PLC0415 - only when the process is patched
-    from gevent.hub import Waiter  # noqa: PLC0415
+    import gevent  # only when the process is patched
+    from gevent.hub import Waiter
 
     hub = gevent.get_hub()
     waiter = Waiter(hub)
@@ -156,7 +156,7 @@ async def _wait_asyncio(pending: Pending) -> typing.Any:
 
 
 async def _wait_trio(pending: Pending) -> typing.Any:
-    import trio  # noqa: PLC0415 - only under trio
+    import trio  # only under trio
 
     token = trio.lowlevel.current_trio_token()
     task = trio.lowlevel.current_task()

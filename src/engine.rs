@@ -50,6 +50,9 @@ impl PoolConfig {
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .referer(false)
+            // httpx (h11) sends header names as given, Title-Case for its
+            // defaults; some proxies match Proxy-Authorization by case.
+            .http1_title_case_headers()
             .tcp_nodelay(true)
             .pool_max_idle_per_host(self.max_keepalive_connections.unwrap_or(usize::MAX))
             .pool_idle_timeout(self.keepalive_expiry);

@@ -145,6 +145,12 @@ pub struct Facts {
     pub hyper_incomplete: bool,
     pub hyper_closed: bool,
     pub hyper_user: bool,
+    /// The proxy answered a CONNECT with a non-2xx status, or demanded auth.
+    pub tunnel_refused: bool,
+    /// The proxy closed a CONNECT without answering.
+    pub tunnel_eof: bool,
+    /// The proxy itself could not be reached (not a proxy protocol failure).
+    pub proxy_unreachable: bool,
     pub message: String,
 }
 
@@ -161,9 +167,16 @@ impl Facts {
         let mut source: Option<&(dyn StdError + 'static)> = err.source();
         while let Some(cause) = source {
             let text = cause.to_string();
-            if text.to_ascii_lowercase().contains("proxy") {
+            let lower = text.to_ascii_lowercase();
+            if lower.contains("proxy") {
                 facts.proxy = true;
             }
+            // hyper-util reports proxy failures only in its messages.
+            facts.tunnel_refused |= lower.contains("tunnel error: unsuccessful")
+                || lower.contains("proxy authorization required")
+                || lower.contains("proxy response headers too long");
+            facts.tunnel_eof |= lower.contains("tunnel error: unexpected end of file");
+            facts.proxy_unreachable |= lower.contains("failed to create underlying connection");
             if let Some(io) = cause.downcast_ref::<std::io::Error>() {
                 facts.io_kinds.push(io.kind());
             }
@@ -202,6 +215,15 @@ pub fn classify(facts: &Facts, phase: Phase) -> ErrorKind {
         } else {
             ErrorKind::ReadTimeout
         };
+    }
+    if facts.tunnel_eof {
+        return ErrorKind::RemoteProtocol;
+    }
+    if facts.tunnel_refused {
+        return ErrorKind::Proxy;
+    }
+    if facts.proxy_unreachable {
+        return ErrorKind::Connect;
     }
     if facts.proxy && facts.connect {
         return ErrorKind::Proxy;
@@ -279,6 +301,32 @@ mod tests {
         f.connect = true;
         f.proxy = true;
         assert_eq!(classify(&f, Phase::Send), ErrorKind::Proxy);
+    }
+
+    #[test]
+    fn proxy_refusing_a_tunnel_is_proxy_error() {
+        let mut f = facts();
+        f.connect = true;
+        f.tunnel_refused = true;
+        assert_eq!(classify(&f, Phase::Send), ErrorKind::Proxy);
+    }
+
+    #[test]
+    fn unreachable_socks_proxy_is_connect_error() {
+        let mut f = facts();
+        f.connect = true;
+        f.proxy = true;
+        f.proxy_unreachable = true;
+        assert_eq!(classify(&f, Phase::Send), ErrorKind::Connect);
+    }
+
+    #[test]
+    fn proxy_closing_a_tunnel_is_remote_protocol_error() {
+        let mut f = facts();
+        f.connect = true;
+        f.proxy = true;
+        f.tunnel_eof = true;
+        assert_eq!(classify(&f, Phase::Send), ErrorKind::RemoteProtocol);
     }
 
     #[test]

@@ -18,6 +18,7 @@ round-trips through `str()` unchanged.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import string
@@ -218,6 +219,22 @@ def _split_authority(authority: str) -> tuple[str, str, str]:
 
 
 def urlparse(url: str = "", **components: str | None) -> ParsedURL:
+    """
+    Parse `url` (see `_urlparse`). A plain string is parsed once and then
+    served from a cache: clients send to the same few URLs again and again,
+    and `ParsedURL` is immutable, so sharing the result is safe.
+    """
+    if not components:
+        return _parse_cached(url)
+    return _urlparse(url, **components)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_cached(url: str) -> ParsedURL:
+    return _urlparse(url)
+
+
+def _urlparse(url: str = "", **components: str | None) -> ParsedURL:
     """
     Parse `url`, with any of the keyword components (scheme, authority,
     userinfo, username, password, host, port, netloc, path, raw_path, query,

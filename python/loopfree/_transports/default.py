@@ -119,6 +119,11 @@ def _engine_proxy(proxy: ProxyTypes | None) -> tuple[Proxy | None, str | None]:
     url = proxy.url
     if proxy.auth is not None:
         url = url.copy_with(username=proxy.auth[0], password=proxy.auth[1])
+    if url.scheme == "socks5":
+        # httpx always lets the SOCKS proxy resolve the name; reqwest does so
+        # only for socks5h (plain socks5 would resolve .onion or internal
+        # names locally and fail).
+        url = url.copy_with(scheme="socks5h")
     return proxy, str(url)
 
 

@@ -1,0 +1,389 @@
+"""
+Real httpx over loopfree's engine: transports for `httpx.Client` and
+`httpx.AsyncClient`, for code that must hand an httpx client to a library
+(SDKs that type-check `http_client=`) but wants loopfree's connection pool,
+which belongs to no event loop.
+
+    pip install loopfree httpx
+
+    import httpx
+    from loopfree.contrib.httpx import AsyncHTTPTransport, HTTPTransport
+
+    client = httpx.Client(transport=HTTPTransport())
+    async_client = httpx.AsyncClient(transport=AsyncHTTPTransport(http2=True))
+
+httpx stays in charge of everything above the wire (auth, redirects, cookies,
+event hooks, Content-Encoding decoding, timeouts configuration); each
+transport owns one loopfree `Engine` and sends exactly one request per call.
+The async transport waits like `loopfree.AsyncClient` does: on whichever
+loop (asyncio, uvloop) or trio run is current, keeping no reference to it
+between requests, so one `httpx.AsyncClient` works across `asyncio.run()`
+calls, Flask async views and trio. The sync transport waits like
+`loopfree.Client`: without the GIL, answering signals, and parking only the
+greenlet under gevent or eventlet.
+
+Errors are raised as the httpx exceptions of the same name (`httpx.ConnectError`,
+`httpx.ReadTimeout`, ...), with loopfree's message and `.request` set.
+
+Limits (see docs/migrating-from-httpx.md, "Keeping httpx, using the engine"):
+the connect timeout is the engine's, so per pool (`connect_timeout=`), not
+per request; request bodies are read into memory before they are sent;
+`uds=`, `local_address=`, a non-empty `socket_options=` and a proxy with
+`headers=` or `ssl_context=` raise `ValueError`; request extensions other
+than `timeout` (`sni_hostname`, `trace`) are ignored and responses carry
+no `network_stream` extension.
+
+httpx is not a dependency of loopfree: only this module imports it.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+import typing
+
+try:
+    import httpx
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "loopfree.contrib.httpx needs httpx installed: pip install loopfree httpx"
+    ) from exc
+
+from .. import _exceptions
+from .._loopfree import Engine
+from .._transports.default import tls_settings
+from .._waiting import wait_async, wait_sync
+
+if typing.TYPE_CHECKING:
+    from .._loopfree import BodyReader, Pending
+
+__all__ = ["AsyncHTTPTransport", "HTTPTransport"]
+
+ProxyTypes = str | httpx.URL | httpx.Proxy
+CertTypes = str | tuple[str, str] | tuple[str, str, str]
+
+_MIGRATING = "see docs/migrating-from-httpx.md"
+# httpcore's backoff: retry at once, then after 0.5 s, 1 s, 2 s, ...
+_RETRY_BACKOFF_FACTOR = 0.5
+_RETRYABLE = (_exceptions.ConnectError, _exceptions.ConnectTimeout)
+
+# Every loopfree exception the engine can raise, by the httpx class of the
+# same name. A subclass maps through its nearest listed ancestor.
+_EXCEPTION_NAMES = (
+    "HTTPError",
+    "RequestError",
+    "TransportError",
+    "TimeoutException",
+    "ConnectTimeout",
+    "ReadTimeout",
+    "WriteTimeout",
+    "PoolTimeout",
+    "NetworkError",
+    "ConnectError",
+    "ReadError",
+    "WriteError",
+    "CloseError",
+    "ProtocolError",
+    "LocalProtocolError",
+    "RemoteProtocolError",
+    "ProxyError",
+    "UnsupportedProtocol",
+    "DecodingError",
+    "TooManyRedirects",
+)
+_EXCEPTION_MAP: dict[type[BaseException], type[httpx.RequestError]] = {
+    getattr(_exceptions, name): getattr(httpx, name)
+    for name in _EXCEPTION_NAMES
+    if issubclass(getattr(httpx, name), httpx.RequestError)
+}
+_ENGINE_ERRORS = (_exceptions.RequestError, _exceptions.InvalidURL)
+
+
+def _to_httpx(exc: BaseException, request: httpx.Request) -> Exception:
+    """The httpx exception for a loopfree one: same name, message and request."""
+    message = str(exc)
+    if isinstance(exc, _exceptions.InvalidURL):
+        return httpx.InvalidURL(message)
+    for cls in type(exc).__mro__:
+        mapped = _EXCEPTION_MAP.get(cls)
+        if mapped is not None:
+            return mapped(message, request=request)
+    return httpx.TransportError(message, request=request)
+
+
+def _proxy_url(proxy: ProxyTypes | None) -> str | None:
+    """The engine's proxy URL; ValueError on what the engine cannot honour."""
+    if proxy is None:
+        return None
+    if isinstance(proxy, str | httpx.URL):
+        proxy = httpx.Proxy(url=proxy)  # validates the scheme, as httpx does
+    if proxy.headers:
+        raise ValueError(
+            f"loopfree cannot send custom headers to a proxy (Proxy(headers=...)); {_MIGRATING}"
+        )
+    if proxy.ssl_context is not None:
+        raise ValueError(
+            "loopfree cannot use a separate SSL context for the proxy connection "
+            f"(Proxy(ssl_context=...)); the transport's verify= applies; {_MIGRATING}"
+        )
+    url = proxy.url
+    if proxy.auth is not None:
+        url = url.copy_with(username=proxy.auth[0], password=proxy.auth[1])
+    return str(url)
+
+
+def _unsupported(name: str) -> ValueError:
+    return ValueError(f"loopfree.contrib.httpx transports do not support {name}; {_MIGRATING}")
+
+
+class _SyncEngineStream(httpx.SyncByteStream):
+    """A streamed response body: raw chunks (httpx decodes Content-Encoding)."""
+
+    def __init__(self, reader: BodyReader, request: httpx.Request) -> None:
+        self._reader = reader
+        self._request = request
+
+    def __iter__(self) -> typing.Iterator[bytes]:
+        try:
+            while (chunk := wait_sync(self._reader.next_chunk())) is not None:
+                yield chunk
+        except _ENGINE_ERRORS as exc:
+            raise _to_httpx(exc, self._request) from exc
+
+    def close(self) -> None:
+        self._reader.close()
+
+
+class _AsyncEngineStream(httpx.AsyncByteStream):
+    """A streamed response body, each chunk awaited on the current loop or trio."""
+
+    def __init__(self, reader: BodyReader, request: httpx.Request) -> None:
+        self._reader = reader
+        self._request = request
+
+    async def __aiter__(self) -> typing.AsyncIterator[bytes]:
+        try:
+            while (chunk := await wait_async(self._reader.next_chunk())) is not None:
+                yield chunk
+        except _ENGINE_ERRORS as exc:
+            raise _to_httpx(exc, self._request) from exc
+
+    async def aclose(self) -> None:
+        self._reader.close()
+
+
+class _EngineTransport:
+    """What the sync and async transports share: the engine and its calls."""
+
+    _engine: Engine
+    retries: int
+
+    def _setup(
+        self,
+        verify: ssl.SSLContext | str | bool,
+        cert: CertTypes | None,
+        trust_env: bool,
+        http1: bool,
+        http2: bool,
+        limits: httpx.Limits,
+        proxy: ProxyTypes | None,
+        uds: str | None,
+        local_address: str | None,
+        retries: int,
+        socket_options: typing.Iterable[typing.Any] | None,
+        connect_timeout: float | None,
+    ) -> None:
+        if uds is not None:
+            raise _unsupported("uds= (Unix domain sockets)")
+        if local_address is not None:
+            raise _unsupported("local_address=")
+        if socket_options:
+            raise _unsupported("socket_options=")
+        self.retries = retries
+        self._engine = Engine(
+            http1=http1,
+            http2=http2,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            connect_timeout=connect_timeout,
+            proxy=_proxy_url(proxy),
+            # httpx ignores environment proxies once `transport=` is given:
+            # the engine never reads them either.
+            trust_env=False,
+            **tls_settings(verify, cert, trust_env),
+        )
+
+    def _start(self, request: httpx.Request, body: bytes) -> Pending:
+        # httpx's client always sets this; without it, as in httpcore, no timeouts.
+        timeout = request.extensions.get("timeout") or {}
+        return self._engine.start(
+            request.method,
+            str(request.url),
+            request.headers.raw,
+            body or None,
+            (
+                timeout.get("connect"),
+                timeout.get("read"),
+                timeout.get("write"),
+                timeout.get("pool"),
+            ),
+            False,  # httpx's client follows redirects itself: return the 3xx
+            0,
+            True,  # stream: httpx reads (and decodes) the body itself
+        )
+
+    @staticmethod
+    def _response(
+        request: httpx.Request,
+        raw: typing.Any,
+        stream: type[_SyncEngineStream] | type[_AsyncEngineStream],
+    ) -> httpx.Response:
+        head, _elapsed, _final, _history, _next, reader = raw
+        status, version, reason, headers, _body, _downloaded = head
+        return httpx.Response(
+            status,
+            headers=headers,
+            stream=stream(reader, request),
+            request=request,
+            extensions={"http_version": version, "reason_phrase": reason},
+        )
+
+    def _retry_delays(self) -> typing.Iterator[float]:
+        for attempt in range(self.retries):
+            yield 0.0 if attempt == 0 else _RETRY_BACKOFF_FACTOR * 2 ** (attempt - 1)
+
+
+class HTTPTransport(_EngineTransport, httpx.BaseTransport):
+    """
+    `httpx.HTTPTransport`'s constructor, over one loopfree engine.
+
+        client = httpx.Client(transport=HTTPTransport(http2=True, retries=2))
+
+    `connect_timeout=` (seconds, default none) bounds connecting, for every
+    request: the engine cannot take it per request (see the module doc).
+    """
+
+    def __init__(
+        self,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: CertTypes | None = None,
+        trust_env: bool = True,
+        http1: bool = True,
+        http2: bool = False,
+        limits: httpx.Limits = httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        proxy: ProxyTypes | None = None,
+        uds: str | None = None,
+        local_address: str | None = None,
+        retries: int = 0,
+        socket_options: typing.Iterable[typing.Any] | None = None,
+        *,
+        connect_timeout: float | None = None,
+    ) -> None:
+        self._setup(
+            verify,
+            cert,
+            trust_env,
+            http1,
+            http2,
+            limits,
+            proxy,
+            uds,
+            local_address,
+            retries,
+            socket_options,
+            connect_timeout,
+        )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        try:
+            for delay in self._retry_delays():
+                try:
+                    return self._response(
+                        request, wait_sync(self._start(request, body)), _SyncEngineStream
+                    )
+                except _RETRYABLE:
+                    if delay:
+                        time.sleep(delay)
+            return self._response(request, wait_sync(self._start(request, body)), _SyncEngineStream)
+        except _ENGINE_ERRORS as exc:
+            raise _to_httpx(exc, request) from exc
+
+    def close(self) -> None:
+        self._engine.close()
+
+
+class AsyncHTTPTransport(_EngineTransport, httpx.AsyncBaseTransport):
+    """
+    `httpx.AsyncHTTPTransport`'s constructor, over one loopfree engine. It
+    belongs to no event loop: one `httpx.AsyncClient` built on it works on
+    any loop (asyncio, uvloop) or trio, one after another or at once.
+
+        client = httpx.AsyncClient(transport=AsyncHTTPTransport())
+
+    `connect_timeout=` (seconds, default none) bounds connecting, for every
+    request: the engine cannot take it per request (see the module doc).
+    """
+
+    def __init__(
+        self,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: CertTypes | None = None,
+        trust_env: bool = True,
+        http1: bool = True,
+        http2: bool = False,
+        limits: httpx.Limits = httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        proxy: ProxyTypes | None = None,
+        uds: str | None = None,
+        local_address: str | None = None,
+        retries: int = 0,
+        socket_options: typing.Iterable[typing.Any] | None = None,
+        *,
+        connect_timeout: float | None = None,
+    ) -> None:
+        self._setup(
+            verify,
+            cert,
+            trust_env,
+            http1,
+            http2,
+            limits,
+            proxy,
+            uds,
+            local_address,
+            retries,
+            socket_options,
+            connect_timeout,
+        )
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        try:
+            for delay in self._retry_delays():
+                try:
+                    raw = await wait_async(self._start(request, body))
+                    return self._response(request, raw, _AsyncEngineStream)
+                except _RETRYABLE:
+                    if delay:
+                        await _async_sleep(delay)
+            raw = await wait_async(self._start(request, body))
+            return self._response(request, raw, _AsyncEngineStream)
+        except _ENGINE_ERRORS as exc:
+            raise _to_httpx(exc, request) from exc
+
+    async def aclose(self) -> None:
+        self._engine.close()
+
+
+async def _async_sleep(seconds: float) -> None:
+    import sniffio
+
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        await trio.sleep(seconds)
+    else:
+        import asyncio
+
+        await asyncio.sleep(seconds)

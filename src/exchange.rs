@@ -209,6 +209,9 @@ async fn send_watching_upload<F: std::future::Future>(
 /// How often an upload's progress is re-examined.
 const WATCH_INTERVAL: Duration = Duration::from_millis(50);
 
+/// Largest body buffer reserved up front from a Content-Length header.
+const MAX_PREALLOCATION: usize = 256 * 1024 * 1024;
+
 /// Await one body chunk: the read timeout applies, or the write timeout while
 /// the request body is still being sent (a stalled upload is a WriteTimeout).
 async fn next_chunk<F: std::future::Future>(
@@ -252,6 +255,12 @@ async fn read_body(
     let status = response.status();
     let version = response.version();
     let headers = std::mem::take(response.headers_mut());
+    // A declared length sizes the buffer once: growing by doubling would
+    // copy a large body several times and hold two buffers at the peak.
+    let declared = response
+        .content_length()
+        .and_then(|n| usize::try_from(n).ok())
+        .map(|n| n.min(MAX_PREALLOCATION));
     // Keep a lone chunk as it is; copy only when the body comes in pieces.
     let mut first: Option<Bytes> = None;
     let mut rest: Option<BytesMut> = None;
@@ -265,7 +274,8 @@ async fn read_body(
         match (&mut first, &mut rest) {
             (None, _) => first = Some(chunk),
             (Some(head), None) => {
-                let mut buf = BytesMut::with_capacity(head.len() + chunk.len() * 2);
+                let wanted = declared.unwrap_or(0).max(head.len() + chunk.len() * 2);
+                let mut buf = BytesMut::with_capacity(wanted);
                 buf.extend_from_slice(head);
                 buf.extend_from_slice(&chunk);
                 rest = Some(buf);
@@ -420,6 +430,14 @@ fn headers_to_python<'py>(py: Python<'py>, headers: &HeaderMap) -> PyResult<Boun
     Ok(list)
 }
 
+/// Copy the body into a Python `bytes` and free the Rust buffer at once, so
+/// the two copies coexist only for the copy itself.
+fn body_to_python(py: Python<'_>, body: Bytes) -> Bound<'_, PyBytes> {
+    let bytes = PyBytes::new(py, &body);
+    drop(body);
+    bytes
+}
+
 impl Hop {
     /// (status, http_version, reason_phrase, headers, body, bytes_downloaded)
     fn into_python<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
@@ -429,7 +447,7 @@ impl Hop {
             PyBytes::new(py, version_bytes(self.version)),
             PyBytes::new(py, reason.as_bytes()),
             headers_to_python(py, &self.headers)?,
-            PyBytes::new(py, &self.body),
+            body_to_python(py, self.body),
             self.downloaded,
         )
             .into_pyobject(py)

@@ -1411,6 +1411,7 @@ def write_chart(
 ) -> Path | None:
     try:
         import matplotlib
+        import matplotlib.ticker
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
@@ -1444,6 +1445,7 @@ def write_chart(
         ax.tick_params(labelsize=8)
         if values and max(values) / max(min(values), 1e-9) > 30:
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         for i, v in enumerate(values[::-1]):
             ax.text(v, i, " " + fmt_num(v, scenario.unit), va="center", fontsize=7)
     fig.suptitle(
@@ -1463,8 +1465,20 @@ def write_chart(
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="loopfree benchmark harness")
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--quick", dest="profile", action="store_const", const="quick")
-    group.add_argument("--full", dest="profile", action="store_const", const="full")
+    group.add_argument(
+        "--quick",
+        dest="profile",
+        action="store_const",
+        const="quick",
+        help="3 rounds of 1 s, 30k-request RSS run (the default; ~8 min once built)",
+    )
+    group.add_argument(
+        "--full",
+        dest="profile",
+        action="store_const",
+        const="full",
+        help="7 rounds of 3 s, 200k-request RSS run, plus tls and gzip (~50 min)",
+    )
     parser.set_defaults(profile="quick")
     parser.add_argument("--clients", help=f"comma-separated subset of {','.join(ALL_CLIENTS)}")
     parser.add_argument(
@@ -1480,6 +1494,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--output", type=Path, default=DOC, help="markdown report path")
     parser.add_argument(
+        "--report-only",
+        type=Path,
+        metavar="JSON",
+        help="only rebuild the report and chart from an earlier run's results JSON",
+    )
+    parser.add_argument(
         "--quiet-wait",
         type=float,
         default=0.0,
@@ -1492,6 +1512,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.report_only:
+        return report_only(args.report_only, args.output)
     profile = PROFILES[args.profile]
     if args.rounds or args.duration:
         profile = Profile(
@@ -1616,17 +1638,22 @@ def main(argv: list[str]) -> int:
                 "runs": [r.__dict__ for cs in cells.values() for c in cs.values() for r in c.runs],
                 "rss": rss,
                 "targets": [t.__dict__ for t in targets],
+                "argv": argv,
+                "scenarios": [s.id for s in wanted_scenarios],
+                "wanted_clients": wanted_clients,
+                "clients_run": clients,
+                "wall": wall,
+                "waited": waited,
             },
             indent=1,
         )
     )
     print_summary(wanted_scenarios, clients, cells, targets)
     if not args.no_write:
-        chart = write_chart(args.output.with_suffix(".png"), wanted_scenarios, clients, cells)
-        write_report(
+        render(
             args.output,
             profile,
-            ["benches/run.py", *argv] if argv else ["benches/run.py"],
+            argv,
             wanted_scenarios,
             wanted_clients,
             probe,
@@ -1638,15 +1665,81 @@ def main(argv: list[str]) -> int:
             started,
             wall,
             waited,
-            chart,
-        )
-        log(
-            f"\nwrote {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}"
-            f"{f', {chart}' if chart else ''} and {RAW.relative_to(ROOT)}"
         )
     log(
         f"total {wall / 60:.1f} min"
         + (f" ({waited / 60:.1f} min waiting for quiet)" if waited else "")
+    )
+    return 0
+
+
+def render(
+    output: Path,
+    profile: Profile,
+    argv: list[str],
+    scenarios: list[Scenario],
+    wanted_clients: list[str],
+    probe: dict[str, dict[str, str]],
+    skipped: dict[str, str],
+    cells: dict[str, dict[str, Cell]],
+    rss: list[dict[str, typing.Any]],
+    targets: list[Target],
+    machine: dict[str, str],
+    started: datetime.datetime,
+    wall: float,
+    waited: float,
+) -> None:
+    """Write the markdown report and the chart beside it."""
+    chart = write_chart(output.with_suffix(".png"), scenarios, wanted_clients, cells)
+    write_report(
+        output,
+        profile,
+        ["benches/run.py", *argv],
+        scenarios,
+        wanted_clients,
+        probe,
+        skipped,
+        cells,
+        rss,
+        targets,
+        machine,
+        started,
+        wall,
+        waited,
+        chart,
+    )
+    shown = output.relative_to(ROOT) if output.is_relative_to(ROOT) else output
+    log(f"\nwrote {shown}{f' and {chart.name}' if chart else ''}")
+
+
+def report_only(path: Path, output: Path) -> int:
+    """Rebuild the report and the chart from a results JSON of an earlier run."""
+    data = json.loads(path.read_text())
+    profile = Profile(**data["profile"])
+    by_id = {s.id: s for s in SCENARIOS}
+    cells: dict[str, dict[str, Cell]] = {}
+    for raw in data["runs"]:
+        run = Run(**raw)
+        cells.setdefault(run.scenario, {}).setdefault(run.client, Cell([])).runs.append(run)
+    ids = data.get("scenarios") or [s.id for s in SCENARIOS if s.id in cells]
+    scenarios = [by_id[i] for i in ids if i in by_id]
+    wanted = data.get("wanted_clients") or [c for c in ALL_CLIENTS if c in data["clients"]]
+    rss = data.get("rss", [])
+    render(
+        output,
+        profile,
+        data.get("argv", []),
+        scenarios,
+        wanted,
+        data["clients"],
+        data.get("skipped", {}),
+        cells,
+        rss,
+        evaluate_targets(cells, rss),
+        data["machine"],
+        datetime.datetime.fromisoformat(data["started"]),
+        data.get("wall", 0.0),
+        data.get("waited", 0.0),
     )
     return 0
 

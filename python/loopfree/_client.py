@@ -43,7 +43,7 @@ from ._config import (
 )
 from ._content import AsyncByteStream, ByteStream, SyncByteStream
 from ._cookies import Cookies
-from ._engine_stream import EngineByteStream
+from ._engine_stream import engine_response
 from ._exceptions import InvalidURL, RemoteProtocolError, RequestError, TooManyRedirects
 from ._headers import Headers
 from ._loopfree import Engine, __version__
@@ -547,48 +547,27 @@ class BaseClient:
 
     def _build_response(self, request: Request, raw: typing.Any) -> Response:
         head, elapsed, final, history_raw, next_raw, reader = raw
-        status, version, reason, headers, body, downloaded = head
         default_encoding = self._default_encoding
         history: list[Response] = []
         for index, (sent, hop) in enumerate(history_raw):
             hop_request = request if index == 0 else Request(sent[0], sent[1], headers=sent[2])
-            hop_response = Response._from_engine(
-                hop[0],
-                hop[3],
-                hop[4],
-                request=hop_request,
-                http_version=hop[1],
-                reason_phrase=hop[2],
-                elapsed=datetime.timedelta(0),
-                default_encoding=default_encoding,
-                num_bytes_downloaded=hop[5],
+            hop_response = engine_response(
+                hop, request=hop_request, elapsed=0.0, default_encoding=default_encoding
             )
             hop_response.history = list(history)
             if _has_set_cookie(hop[3]):
                 self.cookies.extract_cookies(hop_response)
             history.append(hop_response)
         final_request = request if final is None else Request(final[0], final[1], headers=final[2])
-        if reader is None:
-            response = Response._from_engine(
-                status,
-                headers,
-                body,
-                request=final_request,
-                http_version=version,
-                reason_phrase=reason,
-                elapsed=datetime.timedelta(seconds=elapsed),
-                default_encoding=default_encoding,
-                num_bytes_downloaded=downloaded,
-            )
-        else:
-            response = Response(
-                status,
-                headers=headers,
-                stream=EngineByteStream(reader, final_request),
-                request=final_request,
-                extensions={"http_version": version, "reason_phrase": reason},
-                default_encoding=default_encoding,
-            )
+        response = engine_response(
+            head,
+            request=final_request,
+            elapsed=elapsed,
+            reader=reader,
+            default_encoding=default_encoding,
+        )
+        if reader is not None:
+            # Time to the head; the body is still to come.
             response.elapsed = datetime.timedelta(seconds=elapsed)
         response.history = history
         if next_raw is not None:
@@ -600,7 +579,7 @@ class BaseClient:
                 stream=request.stream if keep_body else ByteStream(b""),
                 extensions=request.extensions,
             )
-        if _has_set_cookie(headers):
+        if _has_set_cookie(head[3]):
             self.cookies.extract_cookies(response)
         if logger.isEnabledFor(logging.INFO):
             # One line per hop, as the pipeline (and httpx) logs them.

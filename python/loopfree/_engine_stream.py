@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
 import typing
 
 from ._content import AsyncByteStream, SyncByteStream
 from ._exceptions import RequestError
+from ._response import Response
 from ._waiting import wait_async, wait_sync
 
 if typing.TYPE_CHECKING:
     from ._loopfree import BodyReader
     from ._request import Request
 
-__all__ = ["EngineByteStream"]
+__all__ = ["EngineByteStream", "engine_response"]
 
 
 class EngineByteStream(SyncByteStream, AsyncByteStream):
@@ -47,3 +49,39 @@ class EngineByteStream(SyncByteStream, AsyncByteStream):
 
     async def aclose(self) -> None:
         self._reader.close()
+
+
+def engine_response(
+    head: tuple[int, bytes, bytes, list[tuple[bytes, bytes]], bytes, int],
+    *,
+    request: Request,
+    elapsed: float,
+    reader: BodyReader | None = None,
+    default_encoding: str | typing.Callable[[bytes], str] = "utf-8",
+) -> Response:
+    """
+    The `Response` for one head the engine handed back: already read (and
+    decoded) when `reader` is None, else streamed from `reader`. A streamed
+    response's `elapsed` is left for whoever closes it to set.
+    """
+    status, version, reason, headers, body, downloaded = head
+    if reader is None:
+        return Response._from_engine(
+            status,
+            headers,
+            body,
+            request=request,
+            http_version=version,
+            reason_phrase=reason,
+            elapsed=datetime.timedelta(seconds=elapsed),
+            default_encoding=default_encoding,
+            num_bytes_downloaded=downloaded,
+        )
+    return Response(
+        status,
+        headers=headers,
+        stream=EngineByteStream(reader, request),
+        request=request,
+        extensions={"http_version": version, "reason_phrase": reason},
+        default_encoding=default_encoding,
+    )

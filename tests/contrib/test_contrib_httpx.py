@@ -465,3 +465,15 @@ def test_connect_timeout_is_the_transport_s(full_backlog_port):
         pytest.raises(httpx.TimeoutException),
     ):
         client.get(url)
+
+
+def test_socks5_proxy_is_resolved_by_the_proxy_like_loopfrees_own_transport() -> None:
+    # Regression: the adapter had its own copy of the proxy step without the
+    # socks5 -> socks5h mapping, so it resolved names locally (httpx never does).
+    from loopfree._transports.default import proxy_engine_url
+    from loopfree.contrib.httpx import _proxy_url
+
+    assert _proxy_url("socks5://u:p@127.0.0.1:1080") == "socks5h://u:p@127.0.0.1:1080"
+    assert _proxy_url("socks5://127.0.0.1:1080") == proxy_engine_url(
+        loopfree.Proxy("socks5://127.0.0.1:1080")
+    )

@@ -17,7 +17,6 @@ httpcore: failures to connect are retried, with exponential backoff.
 
 from __future__ import annotations
 
-import datetime
 import os
 import ssl
 import time
@@ -25,7 +24,7 @@ import typing
 
 from .._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT_CONFIG, Limits, Proxy
 from .._content import AsyncByteStream, SyncByteStream
-from .._engine_stream import EngineByteStream
+from .._engine_stream import engine_response
 from .._exceptions import ConnectError, ConnectTimeout, RequestError
 from .._loopfree import Engine
 from .._response import Response
@@ -42,7 +41,6 @@ __all__ = ["AsyncHTTPTransport", "HTTPTransport"]
 ProxyTypes = str | URL | Proxy
 
 _DEFAULT_TIMEOUTS = DEFAULT_TIMEOUT_CONFIG.as_dict()
-# httpcore's backoff: retry at once, then after 0.5 s, 1 s, 2 s, ...
 _RETRY_BACKOFF_FACTOR = 0.5
 _RETRYABLE = (ConnectError, ConnectTimeout)
 _MIGRATING = "see docs/migrating-from-httpx.md"
@@ -107,6 +105,15 @@ def _engine_proxy(proxy: ProxyTypes | None) -> tuple[Proxy | None, str | None]:
         return None, None
     if isinstance(proxy, str | URL):
         proxy = Proxy(url=proxy)
+    return proxy, proxy_engine_url(proxy)
+
+
+def proxy_engine_url(proxy: typing.Any) -> str:
+    """
+    The engine's URL for a validated proxy: loopfree's `Proxy` or httpx's
+    (they have the same attributes). Raises ValueError for what the engine
+    cannot honour.
+    """
     if proxy.headers:
         raise ValueError(
             f"loopfree cannot send custom headers to a proxy (Proxy(headers=...)); {_MIGRATING}"
@@ -124,7 +131,27 @@ def _engine_proxy(proxy: ProxyTypes | None) -> tuple[Proxy | None, str | None]:
         # only for socks5h (plain socks5 would resolve .onion or internal
         # names locally and fail).
         url = url.copy_with(scheme="socks5h")
-    return proxy, str(url)
+    return str(url)
+
+
+def retry_delays(retries: int) -> typing.Iterator[float]:
+    """httpcore's backoff: retry at once, then after 0.5 s, 1 s, 2 s, ..."""
+    for attempt in range(retries):
+        yield 0.0 if attempt == 0 else _RETRY_BACKOFF_FACTOR * 2 ** (attempt - 1)
+
+
+async def async_sleep(seconds: float) -> None:
+    """Sleep on whichever async library is running (asyncio or trio)."""
+    import sniffio
+
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        await trio.sleep(seconds)
+    else:
+        import asyncio
+
+        await asyncio.sleep(seconds)
 
 
 def _unsupported(name: str) -> ValueError:
@@ -135,6 +162,36 @@ class _EngineTransport:
     """What the sync and async transports share: the engine and its calls."""
 
     _engine: Engine
+
+    # httpx's transport constructor, the same for the sync and async transport.
+    def __init__(
+        self,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: CertTypes | None = None,
+        trust_env: bool = True,
+        http1: bool = True,
+        http2: bool = False,
+        limits: Limits = DEFAULT_LIMITS,
+        proxy: ProxyTypes | None = None,
+        uds: str | None = None,
+        local_address: str | None = None,
+        retries: int = 0,
+        socket_options: typing.Iterable[typing.Any] | None = None,
+    ) -> None:
+        self._setup(
+            verify=verify,
+            cert=cert,
+            trust_env=trust_env,
+            http1=http1,
+            http2=http2,
+            limits=limits,
+            proxy=proxy,
+            uds=uds,
+            local_address=local_address,
+            retries=retries,
+            socket_options=socket_options,
+            connect_timeout=None,
+        )
 
     def _setup(
         self,
@@ -190,30 +247,7 @@ class _EngineTransport:
     @staticmethod
     def _response(request: Request, raw: typing.Any) -> Response:
         head, elapsed, _final, _history, _next, reader = raw
-        status, version, reason, headers, body, downloaded = head
-        if reader is None:
-            # Not streamed: the body is read (and decoded) already.
-            return Response._from_engine(
-                status,
-                headers,
-                body,
-                request=request,
-                http_version=version,
-                reason_phrase=reason,
-                elapsed=datetime.timedelta(seconds=elapsed),
-                num_bytes_downloaded=downloaded,
-            )
-        return Response(
-            status,
-            headers=headers,
-            stream=EngineByteStream(reader, request),
-            request=request,
-            extensions={"http_version": version, "reason_phrase": reason},
-        )
-
-    def _retry_delays(self) -> typing.Iterator[float]:
-        for attempt in range(self.retries):
-            yield 0.0 if attempt == 0 else _RETRY_BACKOFF_FACTOR * 2 ** (attempt - 1)
+        return engine_response(head, request=request, elapsed=elapsed, reader=reader)
 
 
 class HTTPTransport(_EngineTransport, BaseTransport):
@@ -224,35 +258,6 @@ class HTTPTransport(_EngineTransport, BaseTransport):
         client = Client(transport=transport)
         client = Client(mounts={"https://internal": HTTPTransport(verify="ca.pem")})
     """
-
-    def __init__(
-        self,
-        verify: ssl.SSLContext | str | bool = True,
-        cert: CertTypes | None = None,
-        trust_env: bool = True,
-        http1: bool = True,
-        http2: bool = False,
-        limits: Limits = DEFAULT_LIMITS,
-        proxy: ProxyTypes | None = None,
-        uds: str | None = None,
-        local_address: str | None = None,
-        retries: int = 0,
-        socket_options: typing.Iterable[typing.Any] | None = None,
-    ) -> None:
-        self._setup(
-            verify=verify,
-            cert=cert,
-            trust_env=trust_env,
-            http1=http1,
-            http2=http2,
-            limits=limits,
-            proxy=proxy,
-            uds=uds,
-            local_address=local_address,
-            retries=retries,
-            socket_options=socket_options,
-            connect_timeout=None,
-        )
 
     def handle_request(self, request: Request) -> Response:
         return self._send(request, stream=True)
@@ -266,7 +271,7 @@ class HTTPTransport(_EngineTransport, BaseTransport):
         body = request.read()
         try:
             if self.retries:
-                for delay in self._retry_delays():
+                for delay in retry_delays(self.retries):
                     try:
                         raw = wait_sync(self._start(request, body, stream))
                         return self._response(request, raw)
@@ -289,35 +294,6 @@ class AsyncHTTPTransport(_EngineTransport, AsyncBaseTransport):
     another or several at once.
     """
 
-    def __init__(
-        self,
-        verify: ssl.SSLContext | str | bool = True,
-        cert: CertTypes | None = None,
-        trust_env: bool = True,
-        http1: bool = True,
-        http2: bool = False,
-        limits: Limits = DEFAULT_LIMITS,
-        proxy: ProxyTypes | None = None,
-        uds: str | None = None,
-        local_address: str | None = None,
-        retries: int = 0,
-        socket_options: typing.Iterable[typing.Any] | None = None,
-    ) -> None:
-        self._setup(
-            verify=verify,
-            cert=cert,
-            trust_env=trust_env,
-            http1=http1,
-            http2=http2,
-            limits=limits,
-            proxy=proxy,
-            uds=uds,
-            local_address=local_address,
-            retries=retries,
-            socket_options=socket_options,
-            connect_timeout=None,
-        )
-
     async def handle_async_request(self, request: Request) -> Response:
         return await self._send(request, stream=True)
 
@@ -326,13 +302,13 @@ class AsyncHTTPTransport(_EngineTransport, AsyncBaseTransport):
         body = await request.aread()
         try:
             if self.retries:
-                for delay in self._retry_delays():
+                for delay in retry_delays(self.retries):
                     try:
                         raw = await wait_async(self._start(request, body, stream))
                         return self._response(request, raw)
                     except _RETRYABLE:
                         if delay:
-                            await _async_sleep(delay)
+                            await async_sleep(delay)
             return self._response(request, await wait_async(self._start(request, body, stream)))
         except RequestError as exc:
             exc.request = request
@@ -340,19 +316,6 @@ class AsyncHTTPTransport(_EngineTransport, AsyncBaseTransport):
 
     async def aclose(self) -> None:
         self._engine.close()
-
-
-async def _async_sleep(seconds: float) -> None:
-    import sniffio
-
-    if sniffio.current_async_library() == "trio":
-        import trio
-
-        await trio.sleep(seconds)
-    else:
-        import asyncio
-
-        await asyncio.sleep(seconds)
 
 
 T = typing.TypeVar("T", bound=_EngineTransport)

@@ -51,7 +51,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from .. import _exceptions
 from .._loopfree import Engine
-from .._transports.default import tls_settings
+from .._transports.default import async_sleep, proxy_engine_url, retry_delays, tls_settings
 from .._waiting import wait_async, wait_sync
 
 if typing.TYPE_CHECKING:
@@ -63,8 +63,6 @@ ProxyTypes = str | httpx.URL | httpx.Proxy
 CertTypes = str | tuple[str, str] | tuple[str, str, str]
 
 _MIGRATING = "see docs/migrating-from-httpx.md"
-# httpcore's backoff: retry at once, then after 0.5 s, 1 s, 2 s, ...
-_RETRY_BACKOFF_FACTOR = 0.5
 _RETRYABLE = (_exceptions.ConnectError, _exceptions.ConnectTimeout)
 
 # Every loopfree exception the engine can raise, by the httpx class of the
@@ -117,19 +115,7 @@ def _proxy_url(proxy: ProxyTypes | None) -> str | None:
         return None
     if isinstance(proxy, str | httpx.URL):
         proxy = httpx.Proxy(url=proxy)  # validates the scheme, as httpx does
-    if proxy.headers:
-        raise ValueError(
-            f"loopfree cannot send custom headers to a proxy (Proxy(headers=...)); {_MIGRATING}"
-        )
-    if proxy.ssl_context is not None:
-        raise ValueError(
-            "loopfree cannot use a separate SSL context for the proxy connection "
-            f"(Proxy(ssl_context=...)); the transport's verify= applies; {_MIGRATING}"
-        )
-    url = proxy.url
-    if proxy.auth is not None:
-        url = url.copy_with(username=proxy.auth[0], password=proxy.auth[1])
-    return str(url)
+    return proxy_engine_url(proxy)
 
 
 def _unsupported(name: str) -> ValueError:
@@ -177,6 +163,38 @@ class _EngineTransport:
 
     _engine: Engine
     retries: int
+
+    # httpx's transport constructor, the same for the sync and async transport.
+    def __init__(
+        self,
+        verify: ssl.SSLContext | str | bool = True,
+        cert: CertTypes | None = None,
+        trust_env: bool = True,
+        http1: bool = True,
+        http2: bool = False,
+        limits: httpx.Limits = httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        proxy: ProxyTypes | None = None,
+        uds: str | None = None,
+        local_address: str | None = None,
+        retries: int = 0,
+        socket_options: typing.Iterable[typing.Any] | None = None,
+        *,
+        connect_timeout: float | None = None,
+    ) -> None:
+        self._setup(
+            verify,
+            cert,
+            trust_env,
+            http1,
+            http2,
+            limits,
+            proxy,
+            uds,
+            local_address,
+            retries,
+            socket_options,
+            connect_timeout,
+        )
 
     def _setup(
         self,
@@ -249,10 +267,6 @@ class _EngineTransport:
             extensions={"http_version": version, "reason_phrase": reason},
         )
 
-    def _retry_delays(self) -> typing.Iterator[float]:
-        for attempt in range(self.retries):
-            yield 0.0 if attempt == 0 else _RETRY_BACKOFF_FACTOR * 2 ** (attempt - 1)
-
 
 class HTTPTransport(_EngineTransport, httpx.BaseTransport):
     """
@@ -264,41 +278,10 @@ class HTTPTransport(_EngineTransport, httpx.BaseTransport):
     request: the engine cannot take it per request (see the module doc).
     """
 
-    def __init__(
-        self,
-        verify: ssl.SSLContext | str | bool = True,
-        cert: CertTypes | None = None,
-        trust_env: bool = True,
-        http1: bool = True,
-        http2: bool = False,
-        limits: httpx.Limits = httpx.Limits(max_connections=100, max_keepalive_connections=20),
-        proxy: ProxyTypes | None = None,
-        uds: str | None = None,
-        local_address: str | None = None,
-        retries: int = 0,
-        socket_options: typing.Iterable[typing.Any] | None = None,
-        *,
-        connect_timeout: float | None = None,
-    ) -> None:
-        self._setup(
-            verify,
-            cert,
-            trust_env,
-            http1,
-            http2,
-            limits,
-            proxy,
-            uds,
-            local_address,
-            retries,
-            socket_options,
-            connect_timeout,
-        )
-
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = request.read()
         try:
-            for delay in self._retry_delays():
+            for delay in retry_delays(self.retries):
                 try:
                     return self._response(
                         request, wait_sync(self._start(request, body)), _SyncEngineStream
@@ -326,47 +309,16 @@ class AsyncHTTPTransport(_EngineTransport, httpx.AsyncBaseTransport):
     request: the engine cannot take it per request (see the module doc).
     """
 
-    def __init__(
-        self,
-        verify: ssl.SSLContext | str | bool = True,
-        cert: CertTypes | None = None,
-        trust_env: bool = True,
-        http1: bool = True,
-        http2: bool = False,
-        limits: httpx.Limits = httpx.Limits(max_connections=100, max_keepalive_connections=20),
-        proxy: ProxyTypes | None = None,
-        uds: str | None = None,
-        local_address: str | None = None,
-        retries: int = 0,
-        socket_options: typing.Iterable[typing.Any] | None = None,
-        *,
-        connect_timeout: float | None = None,
-    ) -> None:
-        self._setup(
-            verify,
-            cert,
-            trust_env,
-            http1,
-            http2,
-            limits,
-            proxy,
-            uds,
-            local_address,
-            retries,
-            socket_options,
-            connect_timeout,
-        )
-
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
         try:
-            for delay in self._retry_delays():
+            for delay in retry_delays(self.retries):
                 try:
                     raw = await wait_async(self._start(request, body))
                     return self._response(request, raw, _AsyncEngineStream)
                 except _RETRYABLE:
                     if delay:
-                        await _async_sleep(delay)
+                        await async_sleep(delay)
             raw = await wait_async(self._start(request, body))
             return self._response(request, raw, _AsyncEngineStream)
         except _ENGINE_ERRORS as exc:
@@ -374,16 +326,3 @@ class AsyncHTTPTransport(_EngineTransport, httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         self._engine.close()
-
-
-async def _async_sleep(seconds: float) -> None:
-    import sniffio
-
-    if sniffio.current_async_library() == "trio":
-        import trio
-
-        await trio.sleep(seconds)
-    else:
-        import asyncio
-
-        await asyncio.sleep(seconds)

@@ -5,16 +5,14 @@
 //! asyncio and trio. Dropping or closing the reader before the end drops the
 //! connection instead of returning it half-read to the pool.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use futures_util::FutureExt;
 use pyo3::prelude::*;
 
 use crate::errors::{Error, ErrorKind, Phase};
 use crate::exchange::{Outcome, StreamingBody};
-use crate::pending::{Pending, Shared};
+use crate::pending::Pending;
 use crate::runtime;
 
 struct ReaderState {
@@ -71,19 +69,8 @@ async fn read_chunk(state: Arc<ReaderState>) -> Result<Outcome, Error> {
 impl BodyReader {
     /// Start reading the next chunk; the `Pending` gives bytes, or None at the end.
     fn next_chunk(&self) -> PyResult<Pending> {
-        let rt = runtime::current()?;
-        let shared = Shared::new();
-        let task_shared = shared.clone();
-        let task_rt = rt.clone();
         let state = self.state.clone();
-        let abort = rt.spawn(async move {
-            let outcome = AssertUnwindSafe(read_chunk(state))
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|payload| Err(Error::from_panic(&*payload)));
-            task_shared.complete(outcome, &task_rt);
-        });
-        Ok(Pending::new(shared, abort, rt))
+        Ok(Pending::spawn(read_chunk(state))?)
     }
 
     /// Stop reading: an unfinished body closes its connection.

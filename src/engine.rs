@@ -7,13 +7,11 @@
 //! builds a fresh pool on first use and abandons (never drops, never writes
 //! to) the inherited connections, which belong to the parent.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
-use futures_util::FutureExt;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -21,7 +19,7 @@ use reqwest::{Method, Url};
 
 use crate::errors::{Error, ErrorKind};
 use crate::exchange::{self, Options, Outcome, RequestSpec, Timeouts};
-use crate::pending::{Pending, Shared};
+use crate::pending::Pending;
 use crate::runtime::{self, Semaphore};
 use crate::tls::{self, TlsSettings};
 
@@ -182,14 +180,25 @@ impl Engine {
             }
         }
         let fresh = Arc::new(self.config.build()?);
-        let previous = self.pool.swap(Some(fresh.clone()));
-        if let Some(previous) = previous {
-            if !runtime::belongs_to_this_process(previous.pid) {
-                // The parent's connections: never close or write to them here.
-                std::mem::forget(previous);
-            }
-        }
+        retire(self.pool.swap(Some(fresh.clone())));
         Ok(fresh)
+    }
+}
+
+/// Let go of a pool taken out of an engine. A pool inherited across fork
+/// holds the parent's connections: it is leaked, never closed or written to.
+fn retire(pool: Option<Arc<Pool>>) {
+    if let Some(pool) = pool {
+        if !runtime::belongs_to_this_process(pool.pid) {
+            std::mem::forget(pool);
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // A client collected in a forked child must not drop its parent's pool.
+        retire(self.pool.swap(None));
     }
 }
 
@@ -280,31 +289,19 @@ impl Engine {
             body: body.map(Bytes::copy_from_slice),
         };
         let pool = self.pool()?;
-        let rt = runtime::current()?;
-        let shared = Shared::new();
-        let task_shared = shared.clone();
-        let task_rt = rt.clone();
         let client = pool.client.clone();
         let limiter = pool.limiter.clone();
-        let abort = rt.spawn(async move {
-            let outcome = AssertUnwindSafe(exchange::run(client, limiter, spec, options))
-                .catch_unwind()
+        Ok(Pending::spawn(async move {
+            exchange::run(client, limiter, spec, options)
                 .await
-                .unwrap_or_else(|payload| Err(Error::from_panic(&*payload)))
-                .map(Outcome::Exchange);
-            task_shared.complete(outcome, &task_rt);
-        });
-        Ok(Pending::new(shared, abort, rt))
+                .map(Outcome::Exchange)
+        })?)
     }
 
     /// Drop the pool: idle connections close. In-flight requests finish on
     /// their own clone of it.
     fn close(&self) {
-        if let Some(previous) = self.pool.swap(None) {
-            if !runtime::belongs_to_this_process(previous.pid) {
-                std::mem::forget(previous);
-            }
-        }
+        retire(self.pool.swap(None));
     }
 
     /// Pid of the process that built the current pool (None once closed).

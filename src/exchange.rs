@@ -182,6 +182,29 @@ fn upload_deadline(
     }
 }
 
+/// Drive `future` against a deadline that upload progress can move: wake at
+/// the deadline (or every `WATCH_INTERVAL`), and fail with the error kind of
+/// the deadline in force only once it has really passed.
+async fn with_moving_deadline<F: std::future::Future>(
+    future: F,
+    deadline: impl Fn() -> (Option<Instant>, ErrorKind),
+) -> Result<F::Output, ErrorKind> {
+    let mut future = std::pin::pin!(future);
+    loop {
+        let (due, _) = deadline();
+        let check = Instant::now() + WATCH_INTERVAL;
+        if let Ok(output) =
+            runtime::timeout_at(due.map_or(check, |d| d.min(check)), &mut future).await
+        {
+            return Ok(output);
+        }
+        let (due, kind) = deadline();
+        if due.is_some_and(|d| Instant::now() >= d) {
+            return Err(kind);
+        }
+    }
+}
+
 /// Drive `send` while applying the write timeout to upload progress and the
 /// read timeout to the wait after the last byte.
 async fn send_watching_upload<F: std::future::Future>(
@@ -190,20 +213,10 @@ async fn send_watching_upload<F: std::future::Future>(
     timeouts: &Timeouts,
 ) -> Result<F::Output, ErrorKind> {
     let started = Instant::now();
-    let mut send = std::pin::pin!(send);
-    loop {
-        let (deadline, _) = upload_deadline(progress.state(), started, timeouts);
-        // Wake at the deadline, or sooner: progress may have moved it.
-        let check = Instant::now() + WATCH_INTERVAL;
-        let wake = deadline.map_or(check, |d| d.min(check));
-        if let Ok(output) = runtime::timeout_at(wake, &mut send).await {
-            return Ok(output);
-        }
-        let (deadline, kind) = upload_deadline(progress.state(), started, timeouts);
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(kind);
-        }
-    }
+    with_moving_deadline(send, || {
+        upload_deadline(progress.state(), started, timeouts)
+    })
+    .await
 }
 
 /// How often an upload's progress is re-examined.
@@ -225,26 +238,11 @@ async fn next_chunk<F: std::future::Future>(
             .map_err(|_| ErrorKind::ReadTimeout);
     };
     let started = Instant::now();
-    let mut chunk = std::pin::pin!(chunk);
-    loop {
-        let deadline = |state| match state {
-            UploadState::Writing(last) => {
-                (timeouts.write.map(|w| last + w), ErrorKind::WriteTimeout)
-            }
-            _ => (timeouts.read.map(|r| started + r), ErrorKind::ReadTimeout),
-        };
-        let (due, _) = deadline(upload.state());
-        let check = Instant::now() + WATCH_INTERVAL;
-        if let Ok(output) =
-            runtime::timeout_at(due.map_or(check, |d| d.min(check)), &mut chunk).await
-        {
-            return Ok(output);
-        }
-        let (due, kind) = deadline(upload.state());
-        if due.is_some_and(|d| Instant::now() >= d) {
-            return Err(kind);
-        }
-    }
+    with_moving_deadline(chunk, || match upload.state() {
+        UploadState::Writing(last) => (timeouts.write.map(|w| last + w), ErrorKind::WriteTimeout),
+        _ => (timeouts.read.map(|r| started + r), ErrorKind::ReadTimeout),
+    })
+    .await
 }
 
 async fn read_body(

@@ -11,9 +11,12 @@
 //! A `Pending` holds no reference to any event loop once it is done: the
 //! callback is dropped as soon as it has run, or when the request is cancelled.
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use pyo3::prelude::*;
 
 use crate::errors::{Error, ErrorKind};
@@ -30,13 +33,13 @@ enum Slot {
     Taken,
 }
 
-pub struct Shared {
+struct Shared {
     slot: Mutex<Slot>,
     ready: Condvar,
 }
 
 impl Shared {
-    pub fn new() -> Arc<Self> {
+    fn new() -> Arc<Self> {
         Arc::new(Self {
             slot: Mutex::new(Slot::Running { callback: None }),
             ready: Condvar::new(),
@@ -84,16 +87,28 @@ pub struct Pending {
 }
 
 impl Pending {
-    pub fn new(
-        shared: Arc<Shared>,
-        abort: tokio::task::AbortHandle,
-        runtime: Arc<ProcessRuntime>,
-    ) -> Self {
-        Self {
+    /// Run `work` on this process's runtime. Its outcome, or a caught panic
+    /// as a `TransportError`, completes the returned `Pending`.
+    pub fn spawn<F>(work: F) -> Result<Self, Error>
+    where
+        F: Future<Output = Result<Outcome, Error>> + Send + 'static,
+    {
+        let runtime = runtime::current()?;
+        let shared = Shared::new();
+        let task_shared = shared.clone();
+        let task_runtime = runtime.clone();
+        let abort = runtime.spawn(async move {
+            let outcome = AssertUnwindSafe(work)
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|payload| Err(Error::from_panic(&*payload)));
+            task_shared.complete(outcome, &task_runtime);
+        });
+        Ok(Self {
             shared,
             abort,
             runtime,
-        }
+        })
     }
 
     fn take_result(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
@@ -180,7 +195,8 @@ impl Pending {
     /// Cancel the request: the task is dropped on the runtime, which closes
     /// its connection instead of returning it half-read to the pool. Any
     /// registered callback is dropped without being called.
-    fn cancel(&self, py: Python<'_>) {
+    // `_py`: the GIL is held, so the callback can be released right here.
+    fn cancel(&self, _py: Python<'_>) {
         self.abort.abort();
         let callback = {
             let mut slot = self.shared.lock();
@@ -199,7 +215,6 @@ impl Pending {
         self.shared.ready.notify_all();
         // Release the callback (and the loop it references) while we hold the GIL.
         drop(callback);
-        let _ = py;
     }
 
     fn done(&self) -> bool {

@@ -173,6 +173,17 @@ def _loopback_up() -> None:
         fcntl.ioctl(sock, siocsifflags, struct.pack("16sH14x", b"lo", flags | iff_up))
 
 
+def _blackhole_unroutable() -> None:
+    """
+    Route 10.255.255.0/24 into `lo` inside the namespace. test_connect_timeout
+    connects to 10.255.255.1 to wait for a connect timeout; without a route the
+    kernel answers ENETUNREACH at once. Over `lo` the SYN is silently dropped
+    (the address is not local and nothing forwards), so the connect waits, as
+    on a real network, and no packet leaves the namespace.
+    """
+    subprocess.run(["ip", "route", "add", "10.255.255.0/24", "dev", "lo"], check=True)
+
+
 def _pytest_command(extra: list[str]) -> list[str]:
     return [
         sys.executable, "-m", "pytest", "tests",
@@ -237,6 +248,8 @@ def run_pytest(
     else:
         if shutil.which("unshare") is None:
             raise SetupError("`unshare` is missing: install util-linux, or pass --no-isolate")
+        if shutil.which("ip") is None:
+            raise SetupError("`ip` is missing: install iproute2, or pass --no-isolate")
         cmd = ["unshare", "--net", "--", sys.executable, __file__, "--in-netns", "--", *cmd]
     print(f"running httpx {VERSION}'s test suite; pytest output in {LOG_PATH}", flush=True)
     with LOG_PATH.open("w") as log:
@@ -326,6 +339,7 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--in-netns"]:
         # Re-invoked by `unshare --net`: bring loopback up, then become pytest.
         _loopback_up()
+        _blackhole_unroutable()
         command = argv[2:] if argv[1:2] == ["--"] else argv[1:]
         os.execv(command[0], command)
 

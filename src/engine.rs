@@ -147,6 +147,16 @@ fn parse_url(url: &str) -> Result<Url, Error> {
             ErrorKind::UnsupportedProtocol,
             "Request URL is missing an 'http://' or 'https://' protocol.",
         ),
+        // httpx's URL accepts these (a port of any size, a percent-encoded
+        // host) and the connect attempt fails; so does ours, before sending.
+        url::ParseError::InvalidPort => Error::new(
+            ErrorKind::Connect,
+            format!("Cannot connect to {url:?}: the port is outside 0-65535"),
+        ),
+        url::ParseError::InvalidDomainCharacter | url::ParseError::IdnaError => Error::new(
+            ErrorKind::Connect,
+            format!("Cannot connect to {url:?}: the host is not a valid name"),
+        ),
         other => Error::new(
             ErrorKind::InvalidUrl,
             format!("Invalid URL {url:?}: {other}"),
@@ -308,5 +318,24 @@ impl Engine {
     #[getter]
     fn pool_pid(&self) -> Option<u32> {
         self.pool.load().as_ref().map(|p| p.pid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind_of(url: &str) -> Option<ErrorKind> {
+        parse_url(url).err().map(|e| e.kind)
+    }
+
+    #[test]
+    fn parse_url_maps_unreachable_urls_like_httpx() {
+        assert_eq!(kind_of("http://127.0.0.1:8000/"), None);
+        // httpx accepts both URLs and fails to connect.
+        assert_eq!(kind_of("http://127.0.0.1:123456/"), Some(ErrorKind::Connect));
+        assert_eq!(kind_of("https://exam%20le.com/"), Some(ErrorKind::Connect));
+        assert_eq!(kind_of("/relative"), Some(ErrorKind::UnsupportedProtocol));
+        assert_eq!(kind_of("ftp://example.com/"), Some(ErrorKind::UnsupportedProtocol));
     }
 }

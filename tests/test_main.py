@@ -41,7 +41,7 @@ def request_head(server: typing.Any, path: str, *extra: str) -> list[str]:
         "Accept: */*",
         "Accept-Encoding: gzip, deflate, br, zstd",
         "Connection: keep-alive",
-        f"User-Agent: python-loopfree/{VERSION}",
+        f"User-Agent: python-httpx/{VERSION}",
         *extra,
         "",
     ]

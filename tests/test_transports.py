@@ -540,3 +540,38 @@ def test_asgi_unread_response_stream(run: typing.Any) -> None:
     response, body = run(main)
     assert body == b"payload"
     assert response.is_closed
+
+
+# --------------------------------------------------------------------------
+# HTTPTransport._pool: the engine's pool, with httpcore's attribute names
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("transport_class", [loopfree.HTTPTransport, loopfree.AsyncHTTPTransport])
+def test_pool_describes_proxy_and_limits(transport_class: typing.Any) -> None:
+    import httpcore
+
+    limits = loopfree.Limits(max_connections=7, max_keepalive_connections=3, keepalive_expiry=9)
+    transport = transport_class(proxy="http://[::1]:3128", limits=limits, http2=True, retries=2)
+    pool = transport._pool
+    expected = httpcore.URL(scheme=b"http", host=b"::1", port=3128, target=b"/")
+    assert pool._proxy_url == expected
+    assert pool._proxy_url != httpcore.URL(scheme=b"http", host=b"::1", port=3129, target=b"/")
+    assert pool._proxy_url != "http://[::1]:3128"
+    assert (pool._max_connections, pool._max_keepalive_connections) == (7, 3)
+    assert (pool._keepalive_expiry, pool._http1, pool._http2, pool._retries) == (9, True, True, 2)
+
+
+def test_pool_without_proxy_has_no_proxy_url() -> None:
+    transport = loopfree.HTTPTransport()
+    assert not hasattr(transport._pool, "_proxy_url")
+    assert "proxy=" not in repr(transport._pool)
+
+
+def test_client_environment_proxy_mount_exposes_proxy_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://localhost:123")
+    client = loopfree.Client()
+    transport = client._transport_for_url(loopfree.URL("http://example.com"))
+    assert transport._pool._proxy_url.host == b"localhost"
+    assert transport._pool._proxy_url.port == 123
+    client.close()

@@ -58,9 +58,13 @@ from ._waiting import wait_async, wait_sync
 
 __all__ = ["AsyncClient", "BaseClient", "Client"]
 
-logger = logging.getLogger("loopfree")
+# httpx's logger name and User-Agent product token, so that code switching by
+# import keeps its logging configuration (`getLogger("httpx").setLevel(...)`
+# is the usual way to quiet request logs) and servers that match on
+# `python-httpx` treat it the same. The version is loopfree's own.
+logger = logging.getLogger("httpx")
 
-USER_AGENT = f"python-loopfree/{__version__}"
+USER_AGENT = f"python-httpx/{__version__}"
 # The engine decodes all four codings itself, so it always offers them.
 ACCEPT_ENCODING = "gzip, deflate, br, zstd"
 

@@ -292,10 +292,6 @@ def _urlparse(url: str = "", **components: str | None) -> ParsedURL:
     )
 
 
-# WHATWG's forbidden host code points that can reach us unescaped.
-_FORBIDDEN_HOST_CHARS = frozenset(" <>^|\\")
-
-
 def encode_host(host: str) -> str:
     """
     Validate and normalise a host: IP literals are checked (IPv6 loses its
@@ -316,11 +312,8 @@ def encode_host(host: str) -> str:
             raise InvalidURL(f"Invalid IPv6 address: {host!r}") from None
         return host[1:-1]
     if host.isascii():
-        # httpx percent-encodes these and sends the request to a host name
-        # that cannot exist; refusing them early is the clearer error.
-        forbidden = _FORBIDDEN_HOST_CHARS.intersection(host)
-        if forbidden:
-            raise InvalidURL(f"Invalid character {min(forbidden)!r} in host: {host!r}")
+        # As httpx: forbidden characters are percent-encoded here, and a
+        # request to such a host fails with ConnectError before it is sent.
         return quote(host.lower(), HOST_SAFE)
     try:
         return idna.encode(host.lower()).decode("ascii")
@@ -336,9 +329,8 @@ def normalize_port(port: str | None, scheme: str) -> int | None:
         number = int(port)
     except ValueError:
         raise InvalidURL(f"Invalid port: {port!r}") from None
-    if not 0 <= number <= 65535:
-        # httpx accepts these and getaddrinfo silently wraps them.
-        raise InvalidURL(f"Invalid port: {port!r}")
+    # As httpx, any integer is a port here; sending to one outside 0-65535
+    # raises ConnectError before anything is sent.
     return None if number == _DEFAULT_PORTS.get(scheme) else number
 
 

@@ -476,7 +476,8 @@ def test_default_request_headers_match_httpx(make_client, server):
         expected = reference.get(url).json()
 
     user_agent = echoed.pop("user-agent")
-    assert user_agent == f"python-{loopfree.__name__}/{loopfree.__version__}"
+    # httpx's product token, with loopfree's version.
+    assert user_agent == f"python-httpx/{loopfree.__version__}"
     assert response.request.headers["user-agent"] == user_agent
     expected.pop("user-agent")
     assert echoed == expected

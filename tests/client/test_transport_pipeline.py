@@ -250,13 +250,13 @@ def test_digest_auth_needs_a_replayable_body(run: typing.Any) -> None:
 
 
 def test_default_encoding_elapsed_and_logging(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="loopfree")
+    caplog.set_level(logging.INFO, logger="httpx")
     with mock_client(default_encoding="latin-1") as client:
         response = client.get("https://example.org/latin1")
     assert response.text == "café"
     assert isinstance(response.elapsed, datetime.timedelta)
     assert caplog.record_tuples == [
-        ("loopfree", logging.INFO, 'HTTP Request: GET https://example.org/latin1 "HTTP/1.1 200 OK"')
+        ("httpx", logging.INFO, 'HTTP Request: GET https://example.org/latin1 "HTTP/1.1 200 OK"')
     ]
 
 

@@ -31,6 +31,7 @@ from .._response import Response
 from .._url import URL
 from .._waiting import wait_async, wait_sync
 from .base import AsyncBaseTransport, BaseTransport
+from .pool import EnginePool
 
 if typing.TYPE_CHECKING:
     from .._request import Request
@@ -162,6 +163,7 @@ class _EngineTransport:
     """What the sync and async transports share: the engine and its calls."""
 
     _engine: Engine
+    _pool: EnginePool
 
     # httpx's transport constructor, the same for the sync and async transport.
     def __init__(
@@ -230,6 +232,14 @@ class _EngineTransport:
             trust_env=False,
             **tls_settings(verify, cert, trust_env),
         )
+        self._pool = EnginePool(
+            self._engine,
+            proxy=self.proxy,
+            limits=limits,
+            http1=http1,
+            http2=http2,
+            retries=retries,
+        )
 
     def _start(self, request: Request, body: bytes, stream: bool) -> typing.Any:
         timeout = request.extensions.get("timeout") or _DEFAULT_TIMEOUTS
@@ -284,7 +294,7 @@ class HTTPTransport(_EngineTransport, BaseTransport):
             raise
 
     def close(self) -> None:
-        self._engine.close()
+        self._pool.close()
 
 
 class AsyncHTTPTransport(_EngineTransport, AsyncBaseTransport):
@@ -315,7 +325,7 @@ class AsyncHTTPTransport(_EngineTransport, AsyncBaseTransport):
             raise
 
     async def aclose(self) -> None:
-        self._engine.close()
+        self._pool.close()
 
 
 T = typing.TypeVar("T", bound=_EngineTransport)

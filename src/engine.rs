@@ -17,6 +17,7 @@ use pyo3::types::{PyBytes, PyTuple};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 
+use crate::body_sender::BodySender;
 use crate::errors::{Error, ErrorKind};
 use crate::exchange::{self, Options, Outcome, RequestSpec, Timeouts};
 use crate::pending::Pending;
@@ -266,7 +267,7 @@ impl Engine {
         method: &str,
         url: &str,
         headers: &Bound<'_, PyAny>,
-        body: Option<&[u8]>,
+        body: Option<&Bound<'_, PyAny>>,
         timeouts: (Option<f64>, Option<f64>, Option<f64>, Option<f64>),
         follow_redirects: bool,
         max_redirects: usize,
@@ -292,17 +293,33 @@ impl Engine {
             max_redirects,
             stream,
         };
+        let (body, streamed) = match body {
+            None => (None, None),
+            Some(body) => {
+                if let Ok(bytes) = body.cast::<PyBytes>() {
+                    (Some(Bytes::copy_from_slice(bytes.as_bytes())), None)
+                } else if let Ok(sender) = body.cast::<BodySender>() {
+                    (None, Some(sender.get().take_engine_end()?))
+                } else {
+                    return Err(Error::new(
+                        ErrorKind::LocalProtocol,
+                        "a request body must be bytes or a BodySender",
+                    )
+                    .into());
+                }
+            }
+        };
         let spec = RequestSpec {
             method,
             url,
             headers,
-            body: body.map(Bytes::copy_from_slice),
+            body,
         };
         let pool = self.pool()?;
         let client = pool.client.clone();
         let limiter = pool.limiter.clone();
         Ok(Pending::spawn(async move {
-            exchange::run(client, limiter, spec, options)
+            exchange::run(client, limiter, spec, streamed, options)
                 .await
                 .map(Outcome::Exchange)
         })?)
@@ -333,9 +350,15 @@ mod tests {
     fn parse_url_maps_unreachable_urls_like_httpx() {
         assert_eq!(kind_of("http://127.0.0.1:8000/"), None);
         // httpx accepts both URLs and fails to connect.
-        assert_eq!(kind_of("http://127.0.0.1:123456/"), Some(ErrorKind::Connect));
+        assert_eq!(
+            kind_of("http://127.0.0.1:123456/"),
+            Some(ErrorKind::Connect)
+        );
         assert_eq!(kind_of("https://exam%20le.com/"), Some(ErrorKind::Connect));
         assert_eq!(kind_of("/relative"), Some(ErrorKind::UnsupportedProtocol));
-        assert_eq!(kind_of("ftp://example.com/"), Some(ErrorKind::UnsupportedProtocol));
+        assert_eq!(
+            kind_of("ftp://example.com/"),
+            Some(ErrorKind::UnsupportedProtocol)
+        );
     }
 }

@@ -12,11 +12,12 @@ use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, COOKIE};
 use reqwest::{Method, StatusCode, Url, Version};
 
 use crate::body_reader::BodyReader;
+use crate::body_sender::StreamedBody;
 use crate::decode;
 use crate::errors::{Error, ErrorKind, Phase};
 use crate::redirect::{self, NextRequest};
 use crate::runtime::{self, Semaphore, SemaphorePermit};
-use crate::upload::{SlicedBody, UploadProgress, UploadState, SLICED_BODY_MIN};
+use crate::upload::{ChannelBody, SlicedBody, UploadProgress, UploadState, SLICED_BODY_MIN};
 
 /// Per-request timeouts, as in httpx's `Timeout`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -83,6 +84,8 @@ pub enum Outcome {
     Exchange(Exchange),
     /// One body chunk of a streamed response; None at the end.
     Chunk(Option<Bytes>),
+    /// Whether a chunk of a streamed request body was queued.
+    Accepted(bool),
 }
 
 impl Outcome {
@@ -91,6 +94,10 @@ impl Outcome {
             Self::Exchange(exchange) => exchange.into_python(py),
             Self::Chunk(Some(chunk)) => Ok(PyBytes::new(py, &chunk).into_any().unbind()),
             Self::Chunk(None) => Ok(py.None()),
+            Self::Accepted(accepted) => Ok(pyo3::types::PyBool::new(py, accepted)
+                .to_owned()
+                .into_any()
+                .unbind()),
         }
     }
 }
@@ -133,12 +140,16 @@ async fn acquire(
 async fn send(
     client: &reqwest::Client,
     spec: &RequestSpec,
+    streamed: Option<ChannelBody>,
     timeouts: &Timeouts,
 ) -> Result<(reqwest::Response, Option<Arc<UploadProgress>>), Error> {
     let mut request = reqwest::Request::new(spec.method.clone(), spec.url.clone());
     *request.headers_mut() = spec.headers.clone();
     let mut progress = None;
-    if let Some(body) = &spec.body {
+    if let Some(streamed) = streamed {
+        progress = Some(streamed.progress());
+        *request.body_mut() = Some(reqwest::Body::wrap_stream(streamed));
+    } else if let Some(body) = &spec.body {
         if body.len() >= SLICED_BODY_MIN {
             let tracker = UploadProgress::new();
             let sliced = SlicedBody::new(body.clone(), tracker.clone());
@@ -178,6 +189,7 @@ fn upload_deadline(
             ErrorKind::ReadTimeout,
         ),
         UploadState::Writing(last) => (timeouts.write.map(|w| last + w), ErrorKind::WriteTimeout),
+        UploadState::AwaitingCaller => (None, ErrorKind::WriteTimeout),
         UploadState::Sent(at) => (timeouts.read.map(|r| at + r), ErrorKind::ReadTimeout),
     }
 }
@@ -306,8 +318,18 @@ pub async fn run(
     client: reqwest::Client,
     limiter: Option<Arc<Semaphore>>,
     mut spec: RequestSpec,
+    streamed: Option<StreamedBody>,
     options: Options,
 ) -> Result<Exchange, Error> {
+    // Dropped when this request ends, however it ends: the body's sender
+    // then stops waiting for room in the queue.
+    let (mut streamed_body, _request_alive) = match streamed {
+        Some(StreamedBody {
+            body,
+            request_alive,
+        }) => (Some(body), Some(request_alive)),
+        None => (None, None),
+    };
     let permit = acquire(limiter, options.timeouts.pool).await?;
     let started = Instant::now();
     let mut history: Vec<(SentRequest, Hop)> = Vec::new();
@@ -328,7 +350,11 @@ pub async fn run(
                 ),
             ));
         }
-        let (response, upload) = send(&client, &spec, &options.timeouts).await?;
+        // A streamed body goes out once: a redirect is not followed (the
+        // caller's pipeline decides, as httpx does).
+        let body_was_streamed = streamed_body.is_some();
+        let (response, upload) =
+            send(&client, &spec, streamed_body.take(), &options.timeouts).await?;
         cookies = redirect::merge_set_cookies(cookies.as_ref(), response.headers());
         let next = redirect::next_request(
             &spec.method,
@@ -338,7 +364,8 @@ pub async fn run(
             response.headers(),
             cookies.as_ref(),
         )?;
-        let follow = next.is_some() && options.follow_redirects;
+        let follow_redirects = options.follow_redirects && !body_was_streamed;
+        let follow = next.is_some() && follow_redirects;
         if options.stream && !follow {
             let hop = Hop {
                 status: response.status(),
@@ -362,7 +389,7 @@ pub async fn run(
         }
         let hop = read_body(response, upload.as_deref(), &options.timeouts).await?;
         match next {
-            Some(next) if options.follow_redirects => {
+            Some(next) if follow_redirects => {
                 let sent = SentRequest {
                     method: spec.method,
                     url: spec.url,

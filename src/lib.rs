@@ -10,6 +10,7 @@
 )]
 
 mod body_reader;
+mod body_sender;
 mod decode;
 mod engine;
 mod errors;
@@ -43,6 +44,7 @@ fn loopfree_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<engine::Engine>()?;
     m.add_class::<pending::Pending>()?;
     m.add_class::<body_reader::BodyReader>()?;
+    m.add_class::<body_sender::BodySender>()?;
     m.add_function(wrap_pyfunction!(abandoned_runtimes, m)?)?;
     m.add_function(wrap_pyfunction!(begin_shutdown, m)?)?;
     Ok(())

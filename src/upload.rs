@@ -1,6 +1,9 @@
-//! Large request bodies are handed to hyper in slices so that write progress
-//! is visible: a stalled upload raises `WriteTimeout`, and the wait for the
-//! response head after the last byte raises `ReadTimeout`, as in httpx.
+//! Request bodies as streams whose progress is visible: large in-memory
+//! bodies are handed to hyper in slices, and streamed bodies (generators,
+//! files) arrive chunk by chunk from the caller through a channel. A stalled
+//! upload raises `WriteTimeout`, and the wait for the response head after the
+//! last byte raises `ReadTimeout`, as in httpx. Time spent waiting for the
+//! caller's next chunk is not a stall: httpx puts no timeout on a generator.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -10,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::Stream;
+use tokio::sync::mpsc;
 
 /// Bodies at least this large are sliced; smaller ones go out in one write.
 pub const SLICED_BODY_MIN: usize = 64 * 1024;
@@ -21,6 +25,8 @@ pub struct UploadProgress {
     origin: Instant,
     started: AtomicBool,
     done: AtomicBool,
+    /// hyper asked for the next chunk and the caller has not sent it yet.
+    awaiting_caller: AtomicBool,
     /// Nanoseconds after `origin` of the last slice hyper asked for.
     last_nanos: AtomicU64,
 }
@@ -32,6 +38,8 @@ pub enum UploadState {
     NotStarted,
     /// Writing; the instant of the last progress.
     Writing(Instant),
+    /// hyper wants the next chunk of a streamed body; the caller owes it.
+    AwaitingCaller,
     /// All bytes handed over at this instant; waiting for the response.
     Sent(Instant),
 }
@@ -42,6 +50,7 @@ impl UploadProgress {
             origin: Instant::now(),
             started: AtomicBool::new(false),
             done: AtomicBool::new(false),
+            awaiting_caller: AtomicBool::new(false),
             last_nanos: AtomicU64::new(0),
         })
     }
@@ -59,6 +68,8 @@ impl UploadProgress {
         let last = self.origin + Duration::from_nanos(self.last_nanos.load(Ordering::SeqCst));
         if self.done.load(Ordering::SeqCst) {
             UploadState::Sent(last)
+        } else if self.awaiting_caller.load(Ordering::SeqCst) {
+            UploadState::AwaitingCaller
         } else {
             UploadState::Writing(last)
         }
@@ -104,6 +115,50 @@ impl Stream for SlicedBody {
     }
 }
 
+/// A streamed body: chunks sent by the caller (`BodySender`), in order.
+pub struct ChannelBody {
+    chunks: mpsc::Receiver<Bytes>,
+    progress: Arc<UploadProgress>,
+}
+
+impl ChannelBody {
+    pub fn new(chunks: mpsc::Receiver<Bytes>) -> Self {
+        Self {
+            chunks,
+            progress: UploadProgress::new(),
+        }
+    }
+
+    pub fn progress(&self) -> Arc<UploadProgress> {
+        self.progress.clone()
+    }
+}
+
+impl Stream for ChannelBody {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.progress.touch();
+        let polled = self.chunks.poll_recv(cx);
+        let progress = &self.progress;
+        match polled {
+            Poll::Ready(Some(chunk)) => {
+                progress.awaiting_caller.store(false, Ordering::SeqCst);
+                Poll::Ready(Some(Ok(chunk)))
+            }
+            Poll::Ready(None) => {
+                progress.awaiting_caller.store(false, Ordering::SeqCst);
+                progress.done.store(true, Ordering::SeqCst);
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                progress.awaiting_caller.store(true, Ordering::SeqCst);
+                Poll::Pending
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +184,31 @@ mod tests {
         assert_eq!(parts.len(), 3);
         assert_eq!(parts.concat(), body.to_vec());
         assert!(matches!(progress.state(), UploadState::Sent(_)));
+    }
+
+    #[test]
+    fn channel_body_waits_for_the_caller_without_counting_a_stall() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (tx, rx) = mpsc::channel(2);
+            let mut body = ChannelBody::new(rx);
+            let progress = body.progress();
+            assert_eq!(progress.state(), UploadState::NotStarted);
+            tx.send(Bytes::from_static(b"one")).await.unwrap();
+            assert_eq!(body.next().await.unwrap().unwrap(), &b"one"[..]);
+            assert!(matches!(progress.state(), UploadState::Writing(_)));
+            // Nothing sent yet: hyper would park here, and the caller owes a chunk.
+            let waker = futures_util::task::noop_waker();
+            let mut cx = Context::from_waker(&waker);
+            assert!(Pin::new(&mut body).poll_next(&mut cx).is_pending());
+            assert_eq!(progress.state(), UploadState::AwaitingCaller);
+            tx.send(Bytes::from_static(b"two")).await.unwrap();
+            drop(tx);
+            assert_eq!(body.next().await.unwrap().unwrap(), &b"two"[..]);
+            assert!(body.next().await.is_none());
+            assert!(matches!(progress.state(), UploadState::Sent(_)));
+        });
     }
 }

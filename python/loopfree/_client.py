@@ -51,7 +51,12 @@ from ._query_params import QueryParams
 from ._request import Request
 from ._response import Response
 from ._status_codes import codes
-from ._transports.default import AsyncHTTPTransport, HTTPTransport, client_transport
+from ._transports.default import (
+    AsyncHTTPTransport,
+    HTTPTransport,
+    client_transport,
+    is_streamed,
+)
 from ._url import URL
 from ._utils import URLPattern, get_environment_proxies
 from ._waiting import wait_async, wait_sync
@@ -675,6 +680,7 @@ class Client(BaseClient):
             and type(flow_auth) is Auth
             and not hooks["request"]
             and not hooks["response"]
+            and not is_streamed(request)
         ):
             # The direct path: one call into the engine, redirects included.
             if not isinstance(request.stream, SyncByteStream):
@@ -918,6 +924,7 @@ class AsyncClient(BaseClient):
             and type(flow_auth) is Auth
             and not hooks["request"]
             and not hooks["response"]
+            and not is_streamed(request)
         ):
             # The direct path: one call into the engine, redirects included.
             if not isinstance(request.stream, AsyncByteStream):

@@ -27,6 +27,14 @@ class BodyReader:
     @property
     def is_closed(self) -> bool: ...
 
+class BodySender:
+    """The caller's end of a streamed request body."""
+
+    def __init__(self) -> None: ...
+    def send(self, chunk: bytes) -> Pending:
+        """Queue a chunk; the Pending gives False once the request no longer reads its body."""
+    def close(self) -> None: ...
+
 class Engine:
     """The Rust half of a client: pool, limiter and request start-up."""
 
@@ -50,7 +58,7 @@ class Engine:
         method: str,
         url: str,
         headers: Any,
-        body: bytes | None,
+        body: bytes | BodySender | None,
         timeouts: tuple[float | None, float | None, float | None, float | None],
         follow_redirects: bool,
         max_redirects: int,

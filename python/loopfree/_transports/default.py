@@ -9,6 +9,10 @@ no cookies, which are the client's business. A client built without
 Python (no auth, hooks, mounts or custom transport) hands requests to its
 engine directly, redirects included.
 
+A body still to be produced (a generator, a file, multipart with files)
+is sent as the caller's stream produces it, chunk by chunk through a
+`BodySender`, without being read into memory first.
+
 What the engine cannot honour raises `ValueError` at construction rather
 than being ignored: `uds=`, `local_address=`, a non-empty `socket_options=`,
 and a `Proxy` with `headers=` or `ssl_context=`. `retries=` is honoured as in
@@ -23,10 +27,10 @@ import time
 import typing
 
 from .._config import DEFAULT_LIMITS, DEFAULT_TIMEOUT_CONFIG, Limits, Proxy
-from .._content import AsyncByteStream, SyncByteStream
+from .._content import AsyncByteStream, ByteStream, SyncByteStream
 from .._engine_stream import engine_response
 from .._exceptions import ConnectError, ConnectTimeout, RequestError
-from .._loopfree import Engine
+from .._loopfree import BodySender, Engine
 from .._response import Response
 from .._url import URL
 from .._waiting import wait_async, wait_sync
@@ -37,7 +41,7 @@ if typing.TYPE_CHECKING:
     from .._request import Request
     from .._ssl import CertTypes
 
-__all__ = ["AsyncHTTPTransport", "HTTPTransport"]
+__all__ = ["AsyncHTTPTransport", "HTTPTransport", "is_streamed"]
 
 ProxyTypes = str | URL | Proxy
 
@@ -155,6 +159,16 @@ async def async_sleep(seconds: float) -> None:
         await asyncio.sleep(seconds)
 
 
+def is_streamed(request: Request) -> bool:
+    """
+    Whether the body is still to be produced (a generator, a file, a
+    multipart body with files): it is then sent as it is produced, not read
+    into memory first. A transport with `retries=` reads it first, since a
+    failed connect would have consumed part of it.
+    """
+    return request._content is None and not isinstance(request.stream, ByteStream)
+
+
 def _unsupported(name: str) -> ValueError:
     return ValueError(f"loopfree's transports do not support {name}; {_MIGRATING}")
 
@@ -241,7 +255,7 @@ class _EngineTransport:
             retries=retries,
         )
 
-    def _start(self, request: Request, body: bytes, stream: bool) -> typing.Any:
+    def _start(self, request: Request, body: bytes | BodySender, stream: bool) -> typing.Any:
         timeout = request.extensions.get("timeout") or _DEFAULT_TIMEOUTS
         return self._engine.start(
             request.method,
@@ -278,8 +292,10 @@ class HTTPTransport(_EngineTransport, BaseTransport):
         client does anyway when it will read it: one wait instead of two).
         """
         assert isinstance(request.stream, SyncByteStream)
-        body = request.read()
         try:
+            if self.retries == 0 and is_streamed(request):
+                return self._response(request, self._send_streamed(request, stream))
+            body = request.read()
             if self.retries:
                 for delay in retry_delays(self.retries):
                     try:
@@ -292,6 +308,22 @@ class HTTPTransport(_EngineTransport, BaseTransport):
         except RequestError as exc:
             exc.request = request
             raise
+
+    def _send_streamed(self, request: Request, stream: bool) -> typing.Any:
+        """Send the body chunk by chunk as the caller's stream produces it."""
+        sender = BodySender()
+        pending = self._start(request, sender, stream)
+        try:
+            for chunk in request.stream:  # type: ignore[union-attr]
+                # False: the request no longer reads its body (it failed, or
+                # was answered); its outcome says which.
+                if chunk and not wait_sync(sender.send(bytes(chunk))):
+                    break
+            sender.close()
+        except BaseException:
+            pending.cancel()
+            raise
+        return wait_sync(pending)
 
     def close(self) -> None:
         self._pool.close()
@@ -309,8 +341,10 @@ class AsyncHTTPTransport(_EngineTransport, AsyncBaseTransport):
 
     async def _send(self, request: Request, stream: bool) -> Response:
         assert isinstance(request.stream, AsyncByteStream)
-        body = await request.aread()
         try:
+            if self.retries == 0 and is_streamed(request):
+                return self._response(request, await self._send_streamed(request, stream))
+            body = await request.aread()
             if self.retries:
                 for delay in retry_delays(self.retries):
                     try:
@@ -323,6 +357,20 @@ class AsyncHTTPTransport(_EngineTransport, AsyncBaseTransport):
         except RequestError as exc:
             exc.request = request
             raise
+
+    async def _send_streamed(self, request: Request, stream: bool) -> typing.Any:
+        """Send the body chunk by chunk as the caller's stream produces it."""
+        sender = BodySender()
+        pending = self._start(request, sender, stream)
+        try:
+            async for chunk in request.stream:  # type: ignore[union-attr]
+                if chunk and not await wait_async(sender.send(bytes(chunk))):
+                    break
+            sender.close()
+        except BaseException:
+            pending.cancel()
+            raise
+        return await wait_async(pending)
 
     async def aclose(self) -> None:
         self._pool.close()

@@ -7,6 +7,7 @@
 //! builds a fresh pool on first use and abandons (never drops, never writes
 //! to) the inherited connections, which belong to the parent.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +34,11 @@ struct PoolConfig {
     keepalive_expiry: Option<Duration>,
     connect_timeout: Option<Duration>,
     proxy: Option<String>,
+    /// Sent to the proxy: on forwarded requests and on CONNECT.
+    proxy_headers: Option<HeaderMap>,
+    local_address: Option<IpAddr>,
+    /// Connect every request over this Unix socket instead of TCP.
+    uds: Option<String>,
     trust_env: bool,
 }
 
@@ -64,9 +70,18 @@ impl PoolConfig {
             (_, false) => builder.http1_only(),
             (true, true) => builder,
         };
+        if let Some(address) = self.local_address {
+            builder = builder.local_address(address);
+        }
+        if let Some(path) = &self.uds {
+            builder = builder.unix_socket(path.as_str());
+        }
         if let Some(proxy) = &self.proxy {
-            let proxy = reqwest::Proxy::all(proxy.as_str())
+            let mut proxy = reqwest::Proxy::all(proxy.as_str())
                 .map_err(|e| Error::new(ErrorKind::Proxy, e.to_string()))?;
+            if let Some(headers) = &self.proxy_headers {
+                proxy = proxy.headers(headers.clone());
+            }
             builder = builder.proxy(proxy);
         } else if !self.trust_env {
             builder = builder.no_proxy();
@@ -218,7 +233,8 @@ impl Engine {
     #[new]
     #[pyo3(signature = (*, verify=true, ca_bundle_pem=None, identity_pem=None, http1=true, http2=false,
         max_connections=None, max_keepalive_connections=None, keepalive_expiry=None,
-        connect_timeout=None, proxy=None, trust_env=true))]
+        connect_timeout=None, proxy=None, proxy_headers=None, local_address=None, uds=None,
+        trust_env=true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         verify: bool,
@@ -231,8 +247,22 @@ impl Engine {
         keepalive_expiry: Option<f64>,
         connect_timeout: Option<f64>,
         proxy: Option<String>,
+        proxy_headers: Option<&Bound<'_, PyAny>>,
+        local_address: Option<&str>,
+        uds: Option<String>,
         trust_env: bool,
     ) -> PyResult<Self> {
+        let proxy_headers = proxy_headers.map(parse_headers).transpose()?;
+        let local_address = local_address
+            .map(|address| {
+                address.parse::<IpAddr>().map_err(|_| {
+                    Error::new(
+                        ErrorKind::LocalProtocol,
+                        format!("local_address must be an IP address, not {address:?}"),
+                    )
+                })
+            })
+            .transpose()?;
         let config = PoolConfig {
             tls: TlsSettings {
                 verify,
@@ -246,6 +276,9 @@ impl Engine {
             keepalive_expiry: seconds(keepalive_expiry)?,
             connect_timeout: seconds(connect_timeout)?,
             proxy,
+            proxy_headers,
+            local_address,
+            uds,
             trust_env,
         };
         // Build now so configuration errors (bad CA bundle, bad proxy URL)

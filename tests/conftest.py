@@ -232,6 +232,21 @@ def server() -> Iterator[ServerInfo]:
         runner.stop()
 
 
+@pytest.fixture
+def unix_server(tmp_path: Path) -> Iterator[str]:
+    """uvicorn serving the test app on a Unix socket; yields the socket path."""
+    path = str(tmp_path / "app.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(path)
+    sock.listen(16)
+    runner = runners.UvicornThread(asgi_app.app, sock=sock)
+    runner.start()
+    try:
+        yield path
+    finally:
+        runner.stop()
+
+
 @pytest.fixture(scope="session")
 def tls_server(cert_files: tuple[str, str], ca_ssl_context: ssl.SSLContext) -> Iterator[ServerInfo]:
     """uvicorn over HTTPS with a trustme certificate for localhost and 127.0.0.1."""

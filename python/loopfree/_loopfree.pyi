@@ -51,6 +51,9 @@ class Engine:
         keepalive_expiry: float | None = None,
         connect_timeout: float | None = None,
         proxy: str | None = None,
+        proxy_headers: list[tuple[bytes, bytes]] | None = None,
+        local_address: str | None = None,
+        uds: str | None = None,
         trust_env: bool = True,
     ) -> None: ...
     def start(

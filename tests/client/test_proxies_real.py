@@ -19,6 +19,7 @@ as ConnectError, and a CONNECT closed without an answer as ConnectError.
 from __future__ import annotations
 
 import asyncio
+import base64
 import importlib.util
 import os
 import sys
@@ -180,10 +181,17 @@ def test_socks5_proxy_sends_the_host_name_like_httpx(
 def _proxy_with(auth_proxy: Any, how: str, credentials: tuple[str, str] | None) -> Any:
     if how == "url":
         return auth_proxy.url(auth=credentials)
+    if how == "Proxy.headers":
+        # Headers for the proxy itself: sent on forwarded requests and on CONNECT.
+        headers = {}
+        if credentials is not None:
+            token = base64.b64encode(":".join(credentials).encode()).decode()
+            headers["Proxy-Authorization"] = f"Basic {token}"
+        return loopfree.Proxy(auth_proxy.url(), headers=headers)
     return loopfree.Proxy(auth_proxy.url(), auth=credentials)
 
 
-@pytest.mark.parametrize("how", ["url", "Proxy.auth"])
+@pytest.mark.parametrize("how", ["url", "Proxy.auth", "Proxy.headers"])
 def test_http_proxy_credentials_for_http(
     flavor: Flavor, auth_proxy: Any, server: Any, how: str
 ) -> None:
@@ -197,7 +205,7 @@ def test_http_proxy_credentials_for_http(
     auth_proxy.expect_connection(mark, "http", server.netloc)
 
 
-@pytest.mark.parametrize("how", ["url", "Proxy.auth"])
+@pytest.mark.parametrize("how", ["url", "Proxy.auth", "Proxy.headers"])
 def test_http_proxy_credentials_for_https(
     flavor: Flavor, auth_proxy: Any, tls_server: Any, ca_cert_path: str, how: str
 ) -> None:
@@ -212,7 +220,7 @@ def test_http_proxy_credentials_for_https(
     auth_proxy.expect_connection(mark, "http", tls_server.netloc)
 
 
-@pytest.mark.parametrize("how", ["url", "Proxy.auth"])
+@pytest.mark.parametrize("how", ["url", "Proxy.auth", "Proxy.headers"])
 @pytest.mark.parametrize("credentials", [None, WRONG_CREDENTIALS], ids=["none", "wrong"])
 def test_http_proxy_refusal_for_http_is_the_response(
     flavor: Flavor, auth_proxy: Any, server: Any, how: str, credentials: Any
@@ -225,7 +233,7 @@ def test_http_proxy_refusal_for_http_is_the_response(
     auth_proxy.expect_refusal(mark, "http")
 
 
-@pytest.mark.parametrize("how", ["url", "Proxy.auth"])
+@pytest.mark.parametrize("how", ["url", "Proxy.auth", "Proxy.headers"])
 @pytest.mark.parametrize("credentials", [None, WRONG_CREDENTIALS], ids=["none", "wrong"])
 def test_http_proxy_refusal_for_https_raises_proxy_error(
     flavor: Flavor,

@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import socket
+import ssl
+import threading
 import typing
 
 import loopfree
@@ -566,16 +569,53 @@ def test_retries_reconnect_then_raise(closed_port: int) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"uds": "/tmp/socket"}, "uds="),
-        ({"local_address": "0.0.0.0"}, "local_address="),
         ({"socket_options": [(1, 2, 3)]}, "socket_options="),
-        ({"proxy": loopfree.Proxy("http://p:1", headers={"X": "y"})}, "headers"),
+        ({"proxy": loopfree.Proxy("http://p:1", ssl_context=ssl.create_default_context())}, "ssl"),
+        ({"local_address": "not-an-ip"}, "IP"),
     ],
 )
 def test_unsupported_transport_options(kwargs: dict[str, typing.Any], message: str) -> None:
     for transport_class in (HTTPTransport, AsyncHTTPTransport):
         with pytest.raises(ValueError, match=message):
             transport_class(**kwargs)
+
+
+def test_uds_transport_talks_over_the_unix_socket(unix_server: str) -> None:
+    with loopfree.Client(transport=HTTPTransport(uds=unix_server)) as client:
+        response = client.get("http://localhost/echo_headers")
+    assert response.status_code == 200
+    assert response.json()["host"] == "localhost"
+
+    async def main() -> typing.Any:
+        transport = AsyncHTTPTransport(uds=unix_server)
+        async with loopfree.AsyncClient(transport=transport) as client:
+            return await client.post("http://localhost/echo_body", content=b"over uds")
+
+    assert asyncio.run(main()).content == b"over uds"
+
+
+def test_local_address_binds_the_source_address() -> None:
+    """127.0.0.2 is loopback too on Linux: the server sees it as the peer."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    peers: list[str] = []
+
+    def serve() -> None:
+        conn, peer = listener.accept()
+        with conn:
+            peers.append(peer[0])
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    with loopfree.Client(transport=HTTPTransport(local_address="127.0.0.2")) as client:
+        assert client.get(url).status_code == 204
+    thread.join(5)
+    listener.close()
+    assert peers == ["127.0.0.2"]
 
 
 # --------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import asyncio
 import gc
 import importlib.util
 import json
+import ssl
 import subprocess
 import sys
 import time
@@ -83,11 +84,10 @@ def test_importing_loopfree_does_not_import_httpx():
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"uds": "/tmp/socket"},
-        {"local_address": "127.0.0.1"},
         {"socket_options": [(6, 1, 1)]},
-        {"proxy": httpx.Proxy("http://proxy:8080", headers={"x": "y"})},
+        {"proxy": httpx.Proxy("http://proxy:8080", ssl_context=ssl.create_default_context())},
         {"proxy": "ftp://proxy:21"},
+        {"local_address": "not-an-ip"},
     ],
 )
 def test_unsupported_options_raise_value_error(kwargs):
@@ -95,6 +95,13 @@ def test_unsupported_options_raise_value_error(kwargs):
         HTTPTransport(**kwargs)
     with pytest.raises(ValueError):
         AsyncHTTPTransport(**kwargs)
+
+
+def test_uds_transport_under_httpx(unix_server):
+    with httpx.Client(transport=HTTPTransport(uds=unix_server)) as client:
+        response = client.get("http://localhost/echo_headers")
+    assert response.status_code == 200
+    assert response.json()["host"] == "localhost"
 
 
 def test_close_closes_the_engine(server):
@@ -471,9 +478,7 @@ def test_socks5_proxy_is_resolved_by_the_proxy_like_loopfrees_own_transport() ->
     # Regression: the adapter had its own copy of the proxy step without the
     # socks5 -> socks5h mapping, so it resolved names locally (httpx never does).
     from loopfree._transports.default import proxy_engine_url
-    from loopfree.contrib.httpx import _proxy_url
+    from loopfree.contrib.httpx import _validated_proxy
 
-    assert _proxy_url("socks5://u:p@127.0.0.1:1080") == "socks5h://u:p@127.0.0.1:1080"
-    assert _proxy_url("socks5://127.0.0.1:1080") == proxy_engine_url(
-        loopfree.Proxy("socks5://127.0.0.1:1080")
-    )
+    proxy = _validated_proxy("socks5://u:p@127.0.0.1:1080")
+    assert proxy_engine_url(proxy) == "socks5h://u:p@127.0.0.1:1080"

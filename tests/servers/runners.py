@@ -85,8 +85,17 @@ def wait_until_serving(info: ServerInfo, ssl_context: ssl.SSLContext | None = No
 class UvicornThread:
     """uvicorn (h11, plain asyncio loop) serving an ASGI app in a thread."""
 
-    def __init__(self, app, *, certfile: str | None = None, keyfile: str | None = None) -> None:
-        self._sock = bind_loopback()
+    def __init__(
+        self,
+        app,
+        *,
+        certfile: str | None = None,
+        keyfile: str | None = None,
+        sock: socket.socket | None = None,
+    ) -> None:
+        # A given socket (a Unix one) is served as is, without the TCP check.
+        self._unix = sock is not None
+        self._sock = bind_loopback() if sock is None else sock
         config = uvicorn.Config(
             app,
             # Never "auto": that would install uvloop's policy process-wide.
@@ -111,7 +120,7 @@ class UvicornThread:
 
     @property
     def port(self) -> int:
-        return self._sock.getsockname()[1]
+        return 0 if self._unix else self._sock.getsockname()[1]
 
     def start(self, ssl_context: ssl.SSLContext | None = None) -> ServerInfo:
         self._thread.start()
@@ -122,7 +131,8 @@ class UvicornThread:
             if time.monotonic() > deadline:
                 raise RuntimeError("uvicorn did not start")
             time.sleep(0.01)
-        wait_until_serving(self.info, ssl_context)
+        if not self._unix:
+            wait_until_serving(self.info, ssl_context)
         return self.info
 
     def stop(self) -> None:

@@ -13,14 +13,16 @@ A body still to be produced (a generator, a file, multipart with files)
 is sent as the caller's stream produces it, chunk by chunk through a
 `BodySender`, without being read into memory first.
 
-What the engine cannot honour raises `ValueError` at construction rather
-than being ignored: `uds=`, `local_address=`, a non-empty `socket_options=`,
-and a `Proxy` with `headers=` or `ssl_context=`. `retries=` is honoured as in
+`uds=`, `local_address=` and a `Proxy` with `headers=` are honoured by
+the engine. What it cannot honour raises `ValueError` at construction
+rather than being ignored: a non-empty `socket_options=` and a `Proxy` with
+`ssl_context=`. `retries=` is honoured as in
 httpcore: failures to connect are retried, with exponential backoff.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import ssl
 import time
@@ -104,13 +106,11 @@ def tls_settings(
     return settings
 
 
-def _engine_proxy(proxy: ProxyTypes | None) -> tuple[Proxy | None, str | None]:
-    """The `Proxy` (validated: ValueError on an unknown scheme) and its engine URL."""
-    if proxy is None:
-        return None, None
+def _validated_proxy(proxy: ProxyTypes | None) -> Proxy | None:
+    """A `Proxy` (ValueError on an unknown scheme, as httpx)."""
     if isinstance(proxy, str | URL):
-        proxy = Proxy(url=proxy)
-    return proxy, proxy_engine_url(proxy)
+        return Proxy(url=proxy)
+    return proxy
 
 
 def proxy_engine_url(proxy: typing.Any) -> str:
@@ -119,10 +119,6 @@ def proxy_engine_url(proxy: typing.Any) -> str:
     (they have the same attributes). Raises ValueError for what the engine
     cannot honour.
     """
-    if proxy.headers:
-        raise ValueError(
-            f"loopfree cannot send custom headers to a proxy (Proxy(headers=...)); {_MIGRATING}"
-        )
     if proxy.ssl_context is not None:
         raise ValueError(
             "loopfree cannot use a separate SSL context for the proxy connection "
@@ -137,6 +133,53 @@ def proxy_engine_url(proxy: typing.Any) -> str:
         # names locally and fail).
         url = url.copy_with(scheme="socks5h")
     return str(url)
+
+
+def build_engine(
+    *,
+    verify: ssl.SSLContext | str | bool,
+    cert: CertTypes | None,
+    trust_env: bool,
+    http1: bool,
+    http2: bool,
+    limits: typing.Any,
+    proxy: typing.Any,
+    uds: str | None,
+    local_address: str | None,
+    socket_options: typing.Iterable[typing.Any] | None,
+    connect_timeout: float | None,
+) -> Engine:
+    """
+    The engine behind a transport, from httpx's transport arguments (`limits`
+    and a validated `proxy` may be loopfree's or httpx's). Raises ValueError
+    at construction for what it cannot honour.
+    """
+    if socket_options:
+        raise ValueError(
+            "loopfree's transports do not support socket_options= (the engine sets "
+            f"TCP_NODELAY itself); {_MIGRATING}"
+        )
+    if local_address is not None:
+        ipaddress.ip_address(local_address)  # ValueError for anything but an IP
+    proxy_headers = None
+    if proxy is not None and proxy.headers:
+        proxy_headers = [(bytes(k), bytes(v)) for k, v in proxy.headers.raw]
+    return Engine(
+        http1=http1,
+        http2=http2,
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        connect_timeout=connect_timeout,
+        proxy=None if proxy is None else proxy_engine_url(proxy),
+        proxy_headers=proxy_headers,
+        local_address=local_address,
+        uds=None if uds is None else os.fspath(uds),
+        # Environment proxies are the client's business (its mounts), as in
+        # httpx: the engine never reads them itself.
+        trust_env=False,
+        **tls_settings(verify, cert, trust_env),
+    )
 
 
 def retry_delays(retries: int) -> typing.Iterator[float]:
@@ -167,10 +210,6 @@ def is_streamed(request: Request) -> bool:
     failed connect would have consumed part of it.
     """
     return request._content is None and not isinstance(request.stream, ByteStream)
-
-
-def _unsupported(name: str) -> ValueError:
-    return ValueError(f"loopfree's transports do not support {name}; {_MIGRATING}")
 
 
 class _EngineTransport:
@@ -225,26 +264,20 @@ class _EngineTransport:
         socket_options: typing.Iterable[typing.Any] | None,
         connect_timeout: float | None,
     ) -> None:
-        if uds is not None:
-            raise _unsupported("uds= (Unix domain sockets)")
-        if local_address is not None:
-            raise _unsupported("local_address=")
-        if socket_options:
-            raise _unsupported("socket_options=")
-        self.proxy, proxy_url = _engine_proxy(proxy)
+        self.proxy = _validated_proxy(proxy)
         self.retries = retries
-        self._engine = Engine(
+        self._engine = build_engine(
+            verify=verify,
+            cert=cert,
+            trust_env=trust_env,
             http1=http1,
             http2=http2,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
+            limits=limits,
+            proxy=self.proxy,
+            uds=uds,
+            local_address=local_address,
+            socket_options=socket_options,
             connect_timeout=connect_timeout,
-            proxy=proxy_url,
-            # Environment proxies are the client's business (its mounts),
-            # as in httpx: the engine never reads them itself.
-            trust_env=False,
-            **tls_settings(verify, cert, trust_env),
         )
         self._pool = EnginePool(
             self._engine,

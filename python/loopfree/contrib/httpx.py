@@ -28,8 +28,9 @@ Errors are raised as the httpx exceptions of the same name (`httpx.ConnectError`
 Limits (see docs/migrating-from-httpx.md, "Keeping httpx, using the engine"):
 the connect timeout is the engine's, so per pool (`connect_timeout=`), not
 per request; request bodies are read into memory before they are sent;
-`uds=`, `local_address=`, a non-empty `socket_options=` and a proxy with
-`headers=` or `ssl_context=` raise `ValueError`; request extensions other
+a non-empty `socket_options=` and a proxy with `ssl_context=` raise
+`ValueError` (`uds=`, `local_address=` and proxy `headers=` are honoured);
+request extensions other
 than `timeout` (`sni_hostname`, `trace`) are ignored and responses carry
 no `network_stream` extension.
 
@@ -51,7 +52,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from .. import _exceptions
 from .._loopfree import Engine
-from .._transports.default import async_sleep, proxy_engine_url, retry_delays, tls_settings
+from .._transports.default import async_sleep, build_engine, retry_delays
 from .._waiting import wait_async, wait_sync
 
 if typing.TYPE_CHECKING:
@@ -62,7 +63,6 @@ __all__ = ["AsyncHTTPTransport", "HTTPTransport"]
 ProxyTypes = str | httpx.URL | httpx.Proxy
 CertTypes = str | tuple[str, str] | tuple[str, str, str]
 
-_MIGRATING = "see docs/migrating-from-httpx.md"
 _RETRYABLE = (_exceptions.ConnectError, _exceptions.ConnectTimeout)
 
 # Every loopfree exception the engine can raise, by the httpx class of the
@@ -109,17 +109,11 @@ def _to_httpx(exc: BaseException, request: httpx.Request) -> Exception:
     return httpx.TransportError(message, request=request)
 
 
-def _proxy_url(proxy: ProxyTypes | None) -> str | None:
-    """The engine's proxy URL; ValueError on what the engine cannot honour."""
-    if proxy is None:
-        return None
+def _validated_proxy(proxy: ProxyTypes | None) -> httpx.Proxy | None:
+    """An `httpx.Proxy` (ValueError on an unknown scheme, as httpx)."""
     if isinstance(proxy, str | httpx.URL):
-        proxy = httpx.Proxy(url=proxy)  # validates the scheme, as httpx does
-    return proxy_engine_url(proxy)
-
-
-def _unsupported(name: str) -> ValueError:
-    return ValueError(f"loopfree.contrib.httpx transports do not support {name}; {_MIGRATING}")
+        return httpx.Proxy(url=proxy)
+    return proxy
 
 
 class _SyncEngineStream(httpx.SyncByteStream):
@@ -211,25 +205,21 @@ class _EngineTransport:
         socket_options: typing.Iterable[typing.Any] | None,
         connect_timeout: float | None,
     ) -> None:
-        if uds is not None:
-            raise _unsupported("uds= (Unix domain sockets)")
-        if local_address is not None:
-            raise _unsupported("local_address=")
-        if socket_options:
-            raise _unsupported("socket_options=")
         self.retries = retries
-        self._engine = Engine(
+        self._engine = build_engine(
+            verify=verify,
+            cert=cert,
+            trust_env=trust_env,
             http1=http1,
             http2=http2,
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            connect_timeout=connect_timeout,
-            proxy=_proxy_url(proxy),
+            limits=limits,
             # httpx ignores environment proxies once `transport=` is given:
             # the engine never reads them either.
-            trust_env=False,
-            **tls_settings(verify, cert, trust_env),
+            proxy=_validated_proxy(proxy),
+            uds=uds,
+            local_address=local_address,
+            socket_options=socket_options,
+            connect_timeout=connect_timeout,
         )
 
     def _start(self, request: httpx.Request, body: bytes) -> Pending:

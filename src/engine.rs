@@ -19,6 +19,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 
 use crate::body_sender::BodySender;
+use crate::connect::ConnectClockLayer;
 use crate::errors::{Error, ErrorKind};
 use crate::exchange::{self, Options, Outcome, RequestSpec, Timeouts};
 use crate::pending::Pending;
@@ -59,6 +60,8 @@ impl PoolConfig {
             // defaults; some proxies match Proxy-Authorization by case.
             .http1_title_case_headers()
             .tcp_nodelay(true)
+            // Each request's own connect timeout, and when it was connected.
+            .connector_layer(ConnectClockLayer)
             .pool_max_idle_per_host(self.max_keepalive_connections.unwrap_or(usize::MAX))
             .pool_idle_timeout(self.keepalive_expiry);
         if let Some(connect) = self.connect_timeout {

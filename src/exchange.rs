@@ -2,7 +2,10 @@
 //! path. Everything here runs on tokio worker threads without the GIL; only
 //! [`Exchange::into_python`] runs on the caller's thread with it.
 
+use std::future::{poll_fn, Future};
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -13,6 +16,7 @@ use reqwest::{Method, StatusCode, Url, Version};
 
 use crate::body_reader::BodyReader;
 use crate::body_sender::StreamedBody;
+use crate::connect::ConnectClock;
 use crate::decode;
 use crate::errors::{Error, ErrorKind, Phase};
 use crate::redirect::{self, NextRequest};
@@ -29,16 +33,19 @@ pub struct Timeouts {
 }
 
 impl Timeouts {
-    /// Bound on connecting, writing the request and waiting for the head.
-    /// reqwest enforces the connect part itself; this is the outer bound.
-    fn send_limit(&self, has_body: bool) -> Option<Duration> {
+    /// The deadline for the response head while the request body is not
+    /// being written (none, small, or not asked for yet): the read bound, plus
+    /// the write bound when there is a body, from the instant the connection
+    /// was ready. While connecting, the connector layer enforces `connect`.
+    fn head_deadline(&self, clock: &ConnectClock, has_body: bool) -> Option<Instant> {
+        let ready = clock.ready_at()?;
         let read = self.read?;
         let write = if has_body {
             self.write.unwrap_or_default()
         } else {
             Duration::ZERO
         };
-        Some(read + write + self.connect.unwrap_or_default())
+        Some(ready + read + write)
     }
 }
 
@@ -159,14 +166,36 @@ async fn send(
             *request.body_mut() = Some(reqwest::Body::from(body.clone()));
         }
     }
-    let outcome = match &progress {
-        None => {
-            let limit = timeouts.send_limit(spec.body.as_ref().is_some_and(|b| !b.is_empty()));
-            runtime::timeout(limit, client.execute(request))
-                .await
-                .map_err(|_| ErrorKind::ReadTimeout)
+    let has_body = progress.is_some() || spec.body.as_ref().is_some_and(|b| !b.is_empty());
+    let clock = ConnectClock::new(timeouts.connect);
+    let mut execute = pin!(clock.clone().scope(client.execute(request)));
+    // The first poll either takes an idle pooled connection (the connector is
+    // never asked, and the connection is ready now) or starts connecting.
+    let first = poll_fn(|cx| Poll::Ready(execute.as_mut().poll(cx))).await;
+    let outcome = match first {
+        Poll::Ready(result) => Ok(result),
+        Poll::Pending => {
+            if !clock.connecting() {
+                clock.mark_ready();
+            }
+            match &progress {
+                None => {
+                    with_moving_deadline(execute, || {
+                        (
+                            timeouts.head_deadline(&clock, has_body),
+                            ErrorKind::ReadTimeout,
+                        )
+                    })
+                    .await
+                }
+                Some(progress) => {
+                    with_moving_deadline(execute, || {
+                        upload_deadline(progress.state(), &clock, timeouts)
+                    })
+                    .await
+                }
+            }
         }
-        Some(progress) => send_watching_upload(client.execute(request), progress, timeouts).await,
     };
     match outcome {
         // The head can arrive while the body is still going out (hyper
@@ -180,14 +209,11 @@ async fn send(
 /// The deadline that applies to an upload in `state`, and the error it raises.
 fn upload_deadline(
     state: UploadState,
-    started: Instant,
+    clock: &ConnectClock,
     timeouts: &Timeouts,
 ) -> (Option<Instant>, ErrorKind) {
     match state {
-        UploadState::NotStarted => (
-            timeouts.send_limit(true).map(|limit| started + limit),
-            ErrorKind::ReadTimeout,
-        ),
+        UploadState::NotStarted => (timeouts.head_deadline(clock, true), ErrorKind::ReadTimeout),
         UploadState::Writing(last) => (timeouts.write.map(|w| last + w), ErrorKind::WriteTimeout),
         UploadState::AwaitingCaller => (None, ErrorKind::WriteTimeout),
         UploadState::Sent(at) => (timeouts.read.map(|r| at + r), ErrorKind::ReadTimeout),
@@ -215,20 +241,6 @@ async fn with_moving_deadline<F: std::future::Future>(
             return Err(kind);
         }
     }
-}
-
-/// Drive `send` while applying the write timeout to upload progress and the
-/// read timeout to the wait after the last byte.
-async fn send_watching_upload<F: std::future::Future>(
-    send: F,
-    progress: &UploadProgress,
-    timeouts: &Timeouts,
-) -> Result<F::Output, ErrorKind> {
-    let started = Instant::now();
-    with_moving_deadline(send, || {
-        upload_deadline(progress.state(), started, timeouts)
-    })
-    .await
 }
 
 /// How often an upload's progress is re-examined.

@@ -54,7 +54,6 @@ from ._status_codes import codes
 from ._transports.default import (
     AsyncHTTPTransport,
     HTTPTransport,
-    client_transport,
     is_streamed,
 )
 from ._url import URL
@@ -242,10 +241,7 @@ class BaseClient:
     _timed_stream_class: typing.ClassVar[typing.Any]
 
     def _network_transport(self, **kwargs: typing.Any) -> typing.Any:
-        # The client's connect timeout is its engines' (per pool, not per request).
-        return client_transport(
-            self._transport_class, connect_timeout=self._timeout.connect, **kwargs
-        )
+        return self._transport_class(**kwargs)
 
     def _get_proxy_map(
         self, proxy: str | URL | Proxy | None, allow_env_proxies: bool

@@ -457,21 +457,20 @@ def test_flask_async_views_share_one_httpx_client_over_the_engine(server):
     assert ok == total
 
 
-def test_connect_timeout_is_the_transport_s(full_backlog_port):
+def test_connect_timeout_per_request_and_per_transport(full_backlog_port):
     url = f"http://127.0.0.1:{full_backlog_port}/"
-    transport = HTTPTransport(connect_timeout=0.3)
-    with httpx.Client(transport=transport, timeout=5) as client:
+    # httpx's per-request connect timeout reaches the engine.
+    with httpx.Client(transport=HTTPTransport(), timeout=httpx.Timeout(5, connect=0.3)) as client:
         started = time.monotonic()
         with pytest.raises(httpx.ConnectTimeout):
             client.get(url)
         assert time.monotonic() - started < 3
-    # Without it, httpx's per-request `connect` only counts towards the bound
-    # on sending the request and receiving the head.
-    with (
-        httpx.Client(transport=HTTPTransport(), timeout=0.3) as client,
-        pytest.raises(httpx.TimeoutException),
-    ):
-        client.get(url)
+    # connect_timeout= caps connecting for every request of the transport.
+    with httpx.Client(transport=HTTPTransport(connect_timeout=0.3), timeout=5) as client:
+        started = time.monotonic()
+        with pytest.raises(httpx.ConnectTimeout):
+            client.get(url)
+        assert time.monotonic() - started < 3
 
 
 def test_socks5_proxy_is_resolved_by_the_proxy_like_loopfrees_own_transport() -> None:

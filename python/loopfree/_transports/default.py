@@ -233,37 +233,6 @@ class _EngineTransport:
         retries: int = 0,
         socket_options: typing.Iterable[typing.Any] | None = None,
     ) -> None:
-        self._setup(
-            verify=verify,
-            cert=cert,
-            trust_env=trust_env,
-            http1=http1,
-            http2=http2,
-            limits=limits,
-            proxy=proxy,
-            uds=uds,
-            local_address=local_address,
-            retries=retries,
-            socket_options=socket_options,
-            connect_timeout=None,
-        )
-
-    def _setup(
-        self,
-        *,
-        verify: ssl.SSLContext | str | bool,
-        cert: CertTypes | None,
-        trust_env: bool,
-        http1: bool,
-        http2: bool,
-        limits: Limits,
-        proxy: ProxyTypes | None,
-        uds: str | None,
-        local_address: str | None,
-        retries: int,
-        socket_options: typing.Iterable[typing.Any] | None,
-        connect_timeout: float | None,
-    ) -> None:
         self.proxy = _validated_proxy(proxy)
         self.retries = retries
         self._engine = build_engine(
@@ -277,7 +246,7 @@ class _EngineTransport:
             uds=uds,
             local_address=local_address,
             socket_options=socket_options,
-            connect_timeout=connect_timeout,
+            connect_timeout=None,
         )
         self._pool = EnginePool(
             self._engine,
@@ -407,23 +376,3 @@ class AsyncHTTPTransport(_EngineTransport, AsyncBaseTransport):
 
     async def aclose(self) -> None:
         self._pool.close()
-
-
-T = typing.TypeVar("T", bound=_EngineTransport)
-
-
-def client_transport(cls: type[T], *, connect_timeout: float | None, **kwargs: typing.Any) -> T:
-    """
-    A transport for a client's own use: its `connect=` timeout is the
-    engine's (the engine takes the connect timeout per pool, not per request).
-    """
-    transport = cls.__new__(cls)
-    defaults: dict[str, typing.Any] = {
-        "proxy": None,
-        "uds": None,
-        "local_address": None,
-        "retries": 0,
-        "socket_options": None,
-    }
-    transport._setup(connect_timeout=connect_timeout, **{**defaults, **kwargs})
-    return transport

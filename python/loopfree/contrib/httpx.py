@@ -26,9 +26,7 @@ Errors are raised as the httpx exceptions of the same name (`httpx.ConnectError`
 `httpx.ReadTimeout`, ...), with loopfree's message and `.request` set.
 
 Limits (see docs/migrating-from-httpx.md, "Keeping httpx, using the engine"):
-the connect timeout is the engine's, so per pool (`connect_timeout=`), not
-per request; request bodies are read into memory before they are sent;
-a non-empty `socket_options=` and a proxy with `ssl_context=` raise
+request bodies are read into memory before they are sent; a non-empty `socket_options=` and a proxy with `ssl_context=` raise
 `ValueError` (`uds=`, `local_address=` and proxy `headers=` are honoured);
 request extensions other
 than `timeout` (`sni_hostname`, `trace`) are ignored and responses carry
@@ -264,8 +262,8 @@ class HTTPTransport(_EngineTransport, httpx.BaseTransport):
 
         client = httpx.Client(transport=HTTPTransport(http2=True, retries=2))
 
-    `connect_timeout=` (seconds, default none) bounds connecting, for every
-    request: the engine cannot take it per request (see the module doc).
+    httpx's per-request `connect` timeout applies; `connect_timeout=`
+    (seconds, default none) adds one cap on connecting for every request.
     """
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -295,8 +293,8 @@ class AsyncHTTPTransport(_EngineTransport, httpx.AsyncBaseTransport):
 
         client = httpx.AsyncClient(transport=AsyncHTTPTransport())
 
-    `connect_timeout=` (seconds, default none) bounds connecting, for every
-    request: the engine cannot take it per request (see the module doc).
+    httpx's per-request `connect` timeout applies; `connect_timeout=`
+    (seconds, default none) adds one cap on connecting for every request.
     """
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

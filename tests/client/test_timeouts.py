@@ -1,0 +1,181 @@
+"""Timeouts: which *Timeout class is raised, and which bound applies.
+
+Regression tests for two engine changes: large bodies are sliced so that write
+progress is visible (before it, a stalled upload raised ReadTimeout, or nothing
+at all when the server answered before reading the body); and the connect
+timeout is per request, with the read bound on the response head starting once
+the connection is ready (before it, the connect timeout was per client and the
+head wait was bounded by connect + write + read from the start: a silent server
+with `read=0.3` took 5.3 s to raise).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import loopfree
+import pytest
+
+BIG_BODY = b"x" * (32 * 1024 * 1024)
+
+
+@pytest.fixture
+def stalled_server() -> Iterator[int]:
+    """Accepts connections and never reads: uploads stall once buffers fill."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            accepted.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join(2)
+    listener.close()
+    for conn in accepted:
+        conn.close()
+
+
+def test_stalled_upload_raises_write_timeout(stalled_server: int) -> None:
+    url = f"http://127.0.0.1:{stalled_server}/upload"
+    with loopfree.Client(timeout=loopfree.Timeout(5.0, write=0.3)) as client:
+        started = time.monotonic()
+        with pytest.raises(loopfree.WriteTimeout) as info:
+            client.put(url, content=BIG_BODY)
+        assert time.monotonic() - started < 2.0
+        assert info.value.request.url == url
+
+
+def test_stalled_upload_raises_write_timeout_async(stalled_server: int) -> None:
+    url = f"http://127.0.0.1:{stalled_server}/upload"
+
+    async def main() -> None:
+        async with loopfree.AsyncClient(timeout=loopfree.Timeout(5.0, write=0.3)) as client:
+            with pytest.raises(loopfree.WriteTimeout):
+                await client.put(url, content=BIG_BODY)
+
+    started = time.monotonic()
+    asyncio.run(main())
+    assert time.monotonic() - started < 2.0
+
+
+def test_unanswered_small_request_raises_read_timeout(stalled_server: int) -> None:
+    url = f"http://127.0.0.1:{stalled_server}/small"
+    with (
+        loopfree.Client(timeout=loopfree.Timeout(0.2)) as client,
+        pytest.raises(loopfree.ReadTimeout),
+    ):
+        client.post(url, content=b"small body")
+
+
+def test_upload_that_completes_is_not_a_timeout(server) -> None:
+    body = b"y" * (4 * 1024 * 1024)
+    with loopfree.Client(timeout=loopfree.Timeout(10.0, write=1.0)) as client:
+        response = client.post(server.url + "/echo_body", content=body)
+    assert response.status_code == 200
+    assert response.content == body
+
+
+# --------------------------------------------------------------------------
+# Connect timeouts per request; the read bound starts once connected
+# --------------------------------------------------------------------------
+
+
+def test_per_request_connect_timeout_overrides_the_client_s(full_backlog_port: int) -> None:
+    url = f"http://127.0.0.1:{full_backlog_port}/"
+    with loopfree.Client(timeout=loopfree.Timeout(5.0, connect=0.2)) as client:
+        started = time.monotonic()
+        with pytest.raises(loopfree.ConnectTimeout):
+            client.get(url, timeout=loopfree.Timeout(5.0, connect=1.0))
+        # The request's 1.0 s applied, not the client's 0.2 s.
+        assert 0.8 < time.monotonic() - started < 3.0
+        started = time.monotonic()
+        with pytest.raises(loopfree.ConnectTimeout):
+            client.get(url)
+        assert time.monotonic() - started < 0.8
+
+
+def test_transport_built_by_hand_takes_the_request_s_connect_timeout(
+    full_backlog_port: int,
+) -> None:
+    url = f"http://127.0.0.1:{full_backlog_port}/"
+    transport = loopfree.HTTPTransport()
+    with loopfree.Client(transport=transport, timeout=loopfree.Timeout(5.0, connect=0.3)) as client:
+        started = time.monotonic()
+        with pytest.raises(loopfree.ConnectTimeout):
+            client.get(url)
+        assert time.monotonic() - started < 2.0
+
+
+class SilentAfter:
+    """
+    A raw HTTP/1.1 server on one connection: it answers the first `answered`
+    requests (keep-alive), then reads the next one and never answers.
+    """
+
+    def __init__(self, answered: int) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen()
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/"
+        self.answered = answered
+        self.connections = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        self.listener.settimeout(10)
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        self.connections += 1
+        with conn:
+            for _ in range(self.answered):
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            conn.recv(4096)
+            self.stop.wait(10)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.listener.close()
+        self.thread.join(5)
+
+
+@pytest.mark.parametrize("answered", [0, 1], ids=["new-connection", "reused-connection"])
+def test_read_timeout_counts_from_the_ready_connection(answered: int) -> None:
+    server = SilentAfter(answered)
+    try:
+        with loopfree.Client(timeout=loopfree.Timeout(5.0, read=0.3)) as client:
+            for _ in range(answered):
+                assert client.get(server.url).text == "ok"
+            started = time.monotonic()
+            with pytest.raises(loopfree.ReadTimeout):
+                client.get(server.url)
+            # The read bound alone (not connect + read = 5.3 s).
+            assert time.monotonic() - started < 2.0
+        assert server.connections == 1
+    finally:
+        server.close()

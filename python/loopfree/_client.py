@@ -96,6 +96,9 @@ _SET_COOKIE = (b"set-cookie", b"set-cookie2")
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
+# Headers a Request sets itself; client headers naming them take the full path.
+_REQUEST_MANAGED_HEADERS = ("host", "content-length", "transfer-encoding")
+
 
 def _port_or_default(url: URL) -> int | None:
     return url.port if url.port is not None else _DEFAULT_PORTS.get(url.scheme)
@@ -377,6 +380,20 @@ class BaseClient:
         timeout: typing.Any = USE_CLIENT_DEFAULT,
         extensions: dict[str, typing.Any] | None = None,
     ) -> Request:
+        if (
+            content is None
+            and data is None
+            and files is None
+            and json is None
+            and params is None
+            and headers is None
+            and cookies is None
+            and extensions is None
+            and isinstance(timeout, UseClientDefault)
+        ):
+            plain = self._plain_request(method, url)
+            if plain is not None:
+                return plain
         url = self._merge_url(url)
         headers = self._merge_headers(headers)
         cookies = self._merge_cookies(cookies)
@@ -397,6 +414,26 @@ class BaseClient:
             cookies=cookies,
             extensions=extensions,
         )
+
+    def _plain_request(self, method: str, url: URL | str) -> Request | None:
+        """
+        The hot path of build_request() for a request with nothing but a
+        method and an absolute URL, when the client adds no params and no
+        cookies and its headers leave Host and the body headers alone; None
+        when any of that does not hold. It builds the same Request as the
+        general path, without the merging steps that would change nothing.
+        """
+        jar = self._cookies.jar
+        if self._params or type(jar) is not CookieJar or jar._cookies:  # type: ignore[attr-defined]
+            return None
+        client_headers = self._headers
+        if any(name in client_headers for name in _REQUEST_MANAGED_HEADERS):
+            return None
+        merged_url = url if isinstance(url, URL) else URL(url)
+        if not merged_url.is_absolute_url:
+            return None
+        extensions = {"timeout": self._timeout.as_dict()}
+        return Request._plain(method, merged_url, client_headers._raw, extensions)
 
     def _merge_url(self, url: URL | str) -> URL:
         merge_url = URL(url)

@@ -26,6 +26,10 @@ __all__ = ["Request", "RequestExtensions"]
 RequestExtensions = Mapping[str, typing.Any]
 
 
+# Methods that get `Content-Length: 0` when sent without a body.
+_METHODS_WITH_BODY = frozenset(("POST", "PUT", "PATCH"))
+
+
 class Request:
     def __init__(
         self,
@@ -73,6 +77,34 @@ class Request:
             # redirects, server-side requests): it adds no headers at all.
             self.stream = stream
 
+    @classmethod
+    def _plain(
+        cls,
+        method: str,
+        url: URL,
+        headers_raw: list[tuple[bytes, bytes]],
+        extensions: dict[str, typing.Any],
+    ) -> Request:
+        """
+        What `Request(method, url, headers=Headers._from_raw(headers_raw),
+        extensions=extensions)` builds for a request without a body, built
+        directly: the client's hot path. `headers_raw` must not name Host,
+        Content-Length or Transfer-Encoding; it is copied.
+        """
+        self = cls.__new__(cls)
+        method = method.upper()
+        self.method = method
+        self.url = url
+        raw = [(b"Host", url.netloc)] if url.host else []
+        if method in _METHODS_WITH_BODY:
+            raw.append((b"Content-Length", b"0"))
+        raw.extend(headers_raw)
+        self.headers = Headers._from_raw(raw)
+        self.extensions = extensions
+        self._content = b""
+        self.stream = ByteStream(b"")
+        return self
+
     def _prepare(self, default_headers: dict[str, str]) -> None:
         headers = self.headers
         for key, value in default_headers.items():
@@ -85,7 +117,7 @@ class Request:
         if "Host" not in headers and self.url.host:
             auto_headers.append((b"Host", self.url.netloc))
         has_content_length = "Content-Length" in headers or "Transfer-Encoding" in headers
-        if not has_content_length and self.method in ("POST", "PUT", "PATCH"):
+        if not has_content_length and self.method in _METHODS_WITH_BODY:
             auto_headers.append((b"Content-Length", b"0"))
 
         # Host and Content-Length go first, ahead of the caller's headers.

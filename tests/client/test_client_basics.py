@@ -642,3 +642,46 @@ def test_json_error_body_roundtrip(make_client, server):
         server.url + "/echo_body", content=body, headers={"content-type": "application/json"}
     )
     assert response.json() == {"caf\u00e9": 1}
+
+
+# Regression guard for the build_request() hot path (BaseClient._plain_request):
+# a request with only a method and a URL must equal the general path's.
+PLAIN_CLIENTS = {
+    "default": {},
+    "base_url": {"base_url": "http://example.org/api/"},
+    "custom-headers": {"headers": {"X-Team": "a", "Accept": "text/html"}},
+    "client-host-header": {"headers": {"Host": "override.example"}},
+    "params": {"params": {"a": "1"}},
+    "cookies": {"cookies": {"session": "s1"}},
+    "timeout": {"timeout": loopfree.Timeout(3, read=7)},
+}
+
+
+@pytest.mark.parametrize("method", ["GET", "post", "HEAD", "DELETE", "PUT", "PATCH"])
+@pytest.mark.parametrize("url", ["http://example.org:8080/p?q=1", "https://[::1]/", "/rel"])
+@pytest.mark.parametrize("client_kwargs", PLAIN_CLIENTS.values(), ids=PLAIN_CLIENTS.keys())
+def test_plain_build_request_matches_the_general_path(method, url, client_kwargs):
+    if "cookies" in client_kwargs and url == "/rel":
+        pytest.skip("a relative URL cannot carry cookies (ValueError in httpx too)")
+    with loopfree.Client(**client_kwargs) as client:
+        fast = client.build_request(method, url)
+        # headers={} merges nothing but takes the general path.
+        general = client.build_request(method, url, headers={})
+        reference = httpx.Client(**client_kwargs).build_request(method, url, headers={})
+    assert (fast.method, str(fast.url)) == (general.method, str(general.url))
+    assert fast.headers.raw == general.headers.raw
+    assert fast.extensions == general.extensions
+    assert fast.read() == general.read() == b""
+    assert fast.extensions["timeout"] is not client.timeout.as_dict()
+    assert [k for k, _ in fast.headers.raw] == [k for k, _ in reference.headers.raw]
+
+
+def test_plain_build_request_sees_client_changes_made_later():
+    client = loopfree.Client()
+    client.headers["X-Later"] = "1"
+    client.cookies.set("late", "cookie", domain="example.org")
+    request = client.build_request("GET", "http://example.org/")
+    assert request.headers["x-later"] == "1"
+    assert request.headers["cookie"] == "late=cookie"
+    client.timeout = 9
+    assert client.build_request("GET", "http://example.org/").extensions["timeout"]["read"] == 9

@@ -10,7 +10,8 @@ on every call, so a client is never bound to one thread, loop or library:
 - gevent-patched code parks the greenlet on the hub, so other greenlets run;
   eventlet-patched code does the same through a pipe its hub watches;
 - asyncio code awaits a future on the *running* loop, completed through
-  `call_soon_threadsafe`; a loop that has closed meanwhile is ignored;
+  `call_soon_threadsafe`, one call per batch of finished requests; a loop
+  that has closed meanwhile is ignored;
 - trio code parks the task and is rescheduled through the run's token.
 
 The wake-up callback is dropped by the engine as soon as it has run or the
@@ -23,6 +24,7 @@ import asyncio
 import functools
 import sys
 import typing
+import weakref
 
 import sniffio
 
@@ -128,23 +130,65 @@ async def wait_async(pending: Pending) -> typing.Any:
     return await _wait_asyncio(pending)
 
 
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+class _LoopInbox:
+    """
+    Wake-ups for one asyncio loop, batched: the completion thread appends a
+    finished request's future and schedules one `drain` on the loop for as
+    many as arrive before it runs (one self-pipe write and one loop wake-up
+    per batch, not per request). It refers to its loop weakly and lives in a
+    weak mapping keyed by the loop, so no loop is kept alive by loopfree.
+    """
+
+    __slots__ = ("__weakref__", "_futures", "_loop", "_scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = weakref.ref(loop)
+        self._futures: list[asyncio.Future[None]] = []
+        self._scheduled = False
+
+    def push(self, future: asyncio.Future[None]) -> None:
+        """On the completion thread (with the GIL)."""
+        self._futures.append(future)
+        if self._scheduled:
+            return
+        loop = self._loop()
+        if loop is None:
+            self._futures.clear()
+            return
+        self._scheduled = True
+        try:
+            loop.call_soon_threadsafe(self._drain)
+        except RuntimeError:
+            # The loop closed before the response arrived: nobody is waiting.
+            self._futures.clear()
+            self._scheduled = False
+
+    def _drain(self) -> None:
+        """On the loop. `_scheduled` is cleared before the list is taken, so
+        a future pushed meanwhile is either in this batch or schedules the next."""
+        self._scheduled = False
+        futures, self._futures = self._futures, []
+        for future in futures:
+            if not future.done():
+                future.set_result(None)
 
 
-def _wake_loop(loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]) -> None:
-    try:
-        loop.call_soon_threadsafe(_resolve, future)
-    except RuntimeError:
-        # The loop closed before the response arrived: nobody is waiting.
-        pass
+_inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopInbox] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _inbox(loop: asyncio.AbstractEventLoop) -> _LoopInbox:
+    inbox = _inboxes.get(loop)
+    if inbox is None:
+        inbox = _inboxes[loop] = _LoopInbox(loop)
+    return inbox
 
 
 async def _wait_asyncio(pending: Pending) -> typing.Any:
     loop = asyncio.get_running_loop()
     future: asyncio.Future[None] = loop.create_future()
-    pending.add_done_callback(functools.partial(_wake_loop, loop, future))
+    pending.add_done_callback(functools.partial(_inbox(loop).push, future))
     try:
         await future
     except BaseException:

@@ -97,7 +97,7 @@ _SET_COOKIE = (b"set-cookie", b"set-cookie2")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 # Headers a Request sets itself; client headers naming them take the full path.
-_REQUEST_MANAGED_HEADERS = ("host", "content-length", "transfer-encoding")
+_REQUEST_MANAGED_HEADERS = frozenset((b"host", b"content-length", b"transfer-encoding"))
 
 
 def _port_or_default(url: URL) -> int | None:
@@ -427,7 +427,7 @@ class BaseClient:
         if self._params or type(jar) is not CookieJar or jar._cookies:  # type: ignore[attr-defined]
             return None
         client_headers = self._headers
-        if any(name in client_headers for name in _REQUEST_MANAGED_HEADERS):
+        if not client_headers._lookup().keys().isdisjoint(_REQUEST_MANAGED_HEADERS):
             return None
         merged_url = url if isinstance(url, URL) else URL(url)
         if not merged_url.is_absolute_url:
@@ -475,9 +475,10 @@ class BaseClient:
         chosen = self._auth if isinstance(auth, UseClientDefault) else self._build_auth(auth)
         if chosen is not None:
             return chosen
-        username, password = request.url.username, request.url.password
-        if username or password:
-            return BasicAuth(username=username, password=password)
+        if request.url.userinfo:
+            username, password = request.url.username, request.url.password
+            if username or password:
+                return BasicAuth(username=username, password=password)
         return Auth()
 
     def _check_open(self) -> None:

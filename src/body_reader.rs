@@ -33,6 +33,14 @@ pub struct BodyReader {
     state: Arc<ReaderState>,
 }
 
+impl Drop for BodyReader {
+    fn drop(&mut self) {
+        if self.state.lock().take().is_some() {
+            runtime::nudge();
+        }
+    }
+}
+
 impl BodyReader {
     pub fn new(body: StreamingBody) -> Self {
         Self {
@@ -76,7 +84,10 @@ impl BodyReader {
     /// Stop reading: an unfinished body closes its connection.
     fn close(&self) {
         self.state.closed.store(true, Ordering::SeqCst);
-        drop(self.state.lock().take());
+        if self.state.lock().take().is_some() {
+            // An unfinished body: its connection task closes the socket.
+            runtime::nudge();
+        }
     }
 
     #[getter]

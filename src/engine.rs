@@ -22,7 +22,7 @@ use crate::body_sender::BodySender;
 use crate::connect::ConnectClockLayer;
 use crate::errors::{Error, ErrorKind};
 use crate::exchange::{self, Options, Outcome, RequestSpec, Timeouts};
-use crate::pending::Pending;
+use crate::pending::{self, Pending};
 use crate::runtime::{self, Semaphore};
 use crate::tls::{self, TlsSettings};
 
@@ -236,7 +236,11 @@ impl Engine {
 /// holds the parent's connections: it is leaked, never closed or written to.
 fn retire(pool: Option<Arc<Pool>>) {
     if let Some(pool) = pool {
-        if !runtime::belongs_to_this_process(pool.pid) {
+        if runtime::belongs_to_this_process(pool.pid) {
+            drop(pool);
+            // The idle connections' tasks close their sockets when next polled.
+            runtime::nudge();
+        } else {
             std::mem::forget(pool);
         }
     }
@@ -246,6 +250,73 @@ impl Drop for Engine {
     fn drop(&mut self) {
         // A client collected in a forked child must not drop its parent's pool.
         retire(self.pool.swap(None));
+    }
+}
+
+impl Engine {
+    /// Check a request locally and return the future that runs it.
+    #[allow(clippy::too_many_arguments)]
+    fn exchange(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &Bound<'_, PyAny>,
+        body: Option<&Bound<'_, PyAny>>,
+        timeouts: (Option<f64>, Option<f64>, Option<f64>, Option<f64>),
+        follow_redirects: bool,
+        max_redirects: usize,
+        stream: bool,
+    ) -> PyResult<impl std::future::Future<Output = Result<Outcome, Error>> + Send + 'static> {
+        let method = Method::from_bytes(method.as_bytes()).map_err(|_| {
+            Error::new(
+                ErrorKind::LocalProtocol,
+                format!("Illegal method {method:?}"),
+            )
+        })?;
+        let url = parse_url(url)?;
+        let headers = parse_headers(headers)?;
+        let (connect, read, write, pool_timeout) = timeouts;
+        let options = Options {
+            timeouts: Timeouts {
+                connect: seconds(connect)?,
+                read: seconds(read)?,
+                write: seconds(write)?,
+                pool: seconds(pool_timeout)?,
+            },
+            follow_redirects,
+            max_redirects,
+            stream,
+        };
+        let (body, streamed) = match body {
+            None => (None, None),
+            Some(body) => {
+                if let Ok(bytes) = body.cast::<PyBytes>() {
+                    (Some(Bytes::copy_from_slice(bytes.as_bytes())), None)
+                } else if let Ok(sender) = body.cast::<BodySender>() {
+                    (None, Some(sender.get().take_engine_end()?))
+                } else {
+                    return Err(Error::new(
+                        ErrorKind::LocalProtocol,
+                        "a request body must be bytes or a BodySender",
+                    )
+                    .into());
+                }
+            }
+        };
+        let spec = RequestSpec {
+            method,
+            url,
+            headers,
+            body,
+        };
+        let pool = self.pool()?;
+        let client = pool.client.clone();
+        let limiter = pool.limiter.clone();
+        Ok(async move {
+            exchange::run(client, limiter, spec, streamed, options)
+                .await
+                .map(Outcome::Exchange)
+        })
     }
 }
 
@@ -327,56 +398,47 @@ impl Engine {
         max_redirects: usize,
         stream: bool,
     ) -> PyResult<Pending> {
-        let method = Method::from_bytes(method.as_bytes()).map_err(|_| {
-            Error::new(
-                ErrorKind::LocalProtocol,
-                format!("Illegal method {method:?}"),
-            )
-        })?;
-        let url = parse_url(url)?;
-        let headers = parse_headers(headers)?;
-        let (connect, read, write, pool_timeout) = timeouts;
-        let options = Options {
-            timeouts: Timeouts {
-                connect: seconds(connect)?,
-                read: seconds(read)?,
-                write: seconds(write)?,
-                pool: seconds(pool_timeout)?,
-            },
-            follow_redirects,
-            max_redirects,
-            stream,
-        };
-        let (body, streamed) = match body {
-            None => (None, None),
-            Some(body) => {
-                if let Ok(bytes) = body.cast::<PyBytes>() {
-                    (Some(Bytes::copy_from_slice(bytes.as_bytes())), None)
-                } else if let Ok(sender) = body.cast::<BodySender>() {
-                    (None, Some(sender.get().take_engine_end()?))
-                } else {
-                    return Err(Error::new(
-                        ErrorKind::LocalProtocol,
-                        "a request body must be bytes or a BodySender",
-                    )
-                    .into());
-                }
-            }
-        };
-        let spec = RequestSpec {
+        let work = self.exchange(
             method,
             url,
             headers,
             body,
-        };
-        let pool = self.pool()?;
-        let client = pool.client.clone();
-        let limiter = pool.limiter.clone();
-        Ok(Pending::spawn(async move {
-            exchange::run(client, limiter, spec, streamed, options)
-                .await
-                .map(Outcome::Exchange)
-        })?)
+            timeouts,
+            follow_redirects,
+            max_redirects,
+            stream,
+        )?;
+        Ok(Pending::spawn(work)?)
+    }
+
+    /// The same request as `start`, run to completion by the calling thread
+    /// (plain sync code only: not under gevent or eventlet, whose hub must
+    /// keep running). Returns what `Pending.wait()` would.
+    #[pyo3(signature = (method, url, headers, body, timeouts, follow_redirects, max_redirects, stream=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn send(
+        &self,
+        py: Python<'_>,
+        method: &str,
+        url: &str,
+        headers: &Bound<'_, PyAny>,
+        body: Option<&Bound<'_, PyAny>>,
+        timeouts: (Option<f64>, Option<f64>, Option<f64>, Option<f64>),
+        follow_redirects: bool,
+        max_redirects: usize,
+        stream: bool,
+    ) -> PyResult<Py<PyAny>> {
+        let work = self.exchange(
+            method,
+            url,
+            headers,
+            body,
+            timeouts,
+            follow_redirects,
+            max_redirects,
+            stream,
+        )?;
+        pending::run_blocking(py, work)
     }
 
     /// Drop the pool: idle connections close. In-flight requests finish on

@@ -78,6 +78,55 @@ impl Shared {
     }
 }
 
+/// Run `work` on the calling thread for a plain sync caller: the GIL is
+/// released, the thread drives the runtime itself (no hand-off to another
+/// thread), and Python signal handlers run every few milliseconds; if one
+/// raises (KeyboardInterrupt), the request is dropped and the exception
+/// propagates. A panic in `work` becomes a `TransportError`.
+pub fn run_blocking<F>(py: Python<'_>, work: F) -> PyResult<Py<PyAny>>
+where
+    F: Future<Output = Result<Outcome, Error>> + Send + 'static,
+{
+    let runtime = runtime::current()?;
+    let finished = gil::without_gil(py, move || {
+        let drive = AssertUnwindSafe(|| {
+            runtime.block_on(async move {
+                let mut work = std::pin::pin!(AssertUnwindSafe(work).catch_unwind());
+                loop {
+                    if let Ok(done) =
+                        runtime::timeout(Some(SIGNAL_CHECK_INTERVAL), work.as_mut()).await
+                    {
+                        return Ok(done.unwrap_or_else(|payload| Err(Error::from_panic(&*payload))));
+                    }
+                    // Same exit rule as `Pending::wait`: never re-take the GIL
+                    // from a non-finalizing thread once the interpreter exits.
+                    let Some(entry) = runtime::enter_python() else {
+                        runtime::park_until_exit();
+                    };
+                    let checked = Python::attach(|py| py.check_signals());
+                    drop(entry);
+                    checked?;
+                }
+            })
+        });
+        std::panic::catch_unwind(drive)
+            .unwrap_or_else(|payload| Ok(Err(Error::from_panic(&*payload))))
+    });
+    match finished {
+        Ok(Ok(outcome)) => outcome.into_python(py),
+        Ok(Err(err)) => {
+            // A failed or timed-out exchange dropped its connection: let its
+            // task close the socket now rather than at the next request.
+            runtime::nudge();
+            Err(err.into())
+        }
+        Err(interrupt) => {
+            runtime::nudge();
+            Err(interrupt)
+        }
+    }
+}
+
 /// A request in flight on the runtime.
 #[pyclass(frozen, module = "loopfree._loopfree")]
 pub struct Pending {

@@ -58,7 +58,7 @@ from ._transports.default import (
 )
 from ._url import URL
 from ._utils import URLPattern, get_environment_proxies
-from ._waiting import wait_async, wait_sync
+from ._waiting import can_block, wait_async, wait_sync
 
 __all__ = ["AsyncClient", "BaseClient", "Client"]
 
@@ -573,11 +573,22 @@ class BaseClient:
     # -- the direct path ------------------------------------------------------
 
     def _start(
-        self, request: Request, body: bytes, follow_redirects: bool, stream: bool
+        self,
+        request: Request,
+        body: bytes,
+        follow_redirects: bool,
+        stream: bool,
+        *,
+        blocking: bool = False,
     ) -> typing.Any:
+        """
+        Start the request on the engine and return its `Pending`; with
+        `blocking=True`, run it on this thread and return its result.
+        """
         timeout = request.extensions.get("timeout") or self._timeout.as_dict()
         assert self._engine is not None
-        return self._engine.start(
+        run = self._engine.send if blocking else self._engine.start
+        return run(
             request.method,
             str(request.url),
             request.headers.raw,
@@ -722,8 +733,12 @@ class Client(BaseClient):
                     "Attempted to send an async request with a sync Client instance."
                 )
             try:
-                pending = self._start(request, request.read(), follow, stream)
-                return self._build_response(request, wait_sync(pending))
+                body = request.read()
+                if can_block():
+                    raw = self._start(request, body, follow, stream, blocking=True)
+                else:
+                    raw = wait_sync(self._start(request, body, follow, stream))
+                return self._build_response(request, raw)
             except RequestError as exc:
                 exc.request = request
                 raise

@@ -67,6 +67,17 @@ class Engine:
         max_redirects: int,
         stream: bool = False,
     ) -> Pending: ...
+    def send(
+        self,
+        method: str,
+        url: str,
+        headers: Any,
+        body: bytes | BodySender | None,
+        timeouts: tuple[float | None, float | None, float | None, float | None],
+        follow_redirects: bool,
+        max_redirects: int,
+        stream: bool = False,
+    ) -> Any: ...
     def close(self) -> None: ...
     @property
     def pool_pid(self) -> int | None: ...

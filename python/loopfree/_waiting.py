@@ -5,8 +5,10 @@ Every request runs on the one process-wide runtime and is represented by a
 `Pending`. Only the *waiting* differs by context, and the context is detected
 on every call, so a client is never bound to one thread, loop or library:
 
-- plain sync code blocks in `Pending.wait()` without the GIL, running Python
-  signal handlers every few milliseconds (Ctrl-C, gunicorn's timeouts);
+- plain sync code runs a request on its own thread (`Engine.send`, which
+  drives the runtime meanwhile: no thread hand-off) or blocks in
+  `Pending.wait()`, both without the GIL and running Python signal
+  handlers every few milliseconds (Ctrl-C, gunicorn's timeouts);
 - gevent-patched code parks the greenlet on the hub, so other greenlets run;
   eventlet-patched code does the same through a pipe its hub watches;
 - asyncio code awaits a future on the *running* loop, completed through
@@ -31,7 +33,7 @@ import sniffio
 if typing.TYPE_CHECKING:
     from ._loopfree import Pending
 
-__all__ = ["wait_async", "wait_sync"]
+__all__ = ["can_block", "wait_async", "wait_sync"]
 
 
 def _gevent_patched() -> bool:
@@ -42,6 +44,15 @@ def _gevent_patched() -> bool:
 def _eventlet_patched() -> bool:
     patcher = sys.modules.get("eventlet.patcher")
     return patcher is not None and bool(patcher.is_monkey_patched("socket"))
+
+
+def can_block() -> bool:
+    """
+    Whether this sync caller may run a request on its own thread
+    (`Engine.send`): not under gevent or eventlet, whose hub must keep
+    running other greenlets meanwhile.
+    """
+    return not _gevent_patched() and not _eventlet_patched()
 
 
 def wait_sync(pending: Pending) -> typing.Any:

@@ -35,7 +35,7 @@ from .._exceptions import ConnectError, ConnectTimeout, RequestError
 from .._loopfree import BodySender, Engine
 from .._response import Response
 from .._url import URL
-from .._waiting import wait_async, wait_sync
+from .._waiting import can_block, wait_async, wait_sync
 from .base import AsyncBaseTransport, BaseTransport
 from .pool import EnginePool
 
@@ -257,9 +257,13 @@ class _EngineTransport:
             retries=retries,
         )
 
-    def _start(self, request: Request, body: bytes | BodySender, stream: bool) -> typing.Any:
+    def _start(
+        self, request: Request, body: bytes | BodySender, stream: bool, *, blocking: bool = False
+    ) -> typing.Any:
+        """The request's `Pending`; with `blocking=True`, its result, run on this thread."""
         timeout = request.extensions.get("timeout") or _DEFAULT_TIMEOUTS
-        return self._engine.start(
+        run = self._engine.send if blocking else self._engine.start
+        return run(
             request.method,
             str(request.url),
             request.headers.raw,
@@ -301,15 +305,20 @@ class HTTPTransport(_EngineTransport, BaseTransport):
             if self.retries:
                 for delay in retry_delays(self.retries):
                     try:
-                        raw = wait_sync(self._start(request, body, stream))
+                        raw = self._wait(request, body, stream)
                         return self._response(request, raw)
                     except _RETRYABLE:
                         if delay:
                             time.sleep(delay)
-            return self._response(request, wait_sync(self._start(request, body, stream)))
+            return self._response(request, self._wait(request, body, stream))
         except RequestError as exc:
             exc.request = request
             raise
+
+    def _wait(self, request: Request, body: bytes, stream: bool) -> typing.Any:
+        if can_block():
+            return self._start(request, body, stream, blocking=True)
+        return wait_sync(self._start(request, body, stream))
 
     def _send_streamed(self, request: Request, stream: bool) -> typing.Any:
         """Send the body chunk by chunk as the caller's stream produces it."""

@@ -1,0 +1,94 @@
+"""Who drives the runtime: sync callers on their own thread, the driver thread otherwise.
+
+A plain sync request runs on its caller's thread, which drives the shared
+current-thread runtime meanwhile (no hand-off to a worker thread). Async,
+gevent and streamed work is spawned and driven by the driver thread while any
+of it is alive. These tests guard what that must not break: sockets of
+dropped, timed-out and closed connections are closed even when no request
+follows, and sync and async callers progress together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import loopfree
+import pytest
+from contexts_support import established_to_port, wait_until
+
+
+def test_close_releases_idle_connections_without_another_request(server) -> None:
+    client = loopfree.Client()
+    assert client.get(server.url + "/").status_code == 200
+    assert established_to_port(server.port) == 1
+    client.close()
+    assert wait_until(lambda: established_to_port(server.port) == 0, timeout=3)
+
+
+def test_read_timeout_closes_its_connection_at_once(server) -> None:
+    with loopfree.Client(timeout=loopfree.Timeout(5, read=0.2)) as client:
+        with pytest.raises(loopfree.ReadTimeout):
+            client.get(server.url + "/slow?delay=3")
+        # Nothing else runs on the runtime now; the socket still closes.
+        assert wait_until(lambda: established_to_port(server.port) == 0, timeout=2)
+
+
+def test_sync_and_async_callers_progress_together(server) -> None:
+    """
+    One thread makes sync requests while a loop in another awaits slow ones:
+    the slow ones finish while the sync ones are still going, so neither
+    kind waited for the other to stop using the runtime.
+    """
+    client = loopfree.Client()
+    async_client = loopfree.AsyncClient()
+    async_statuses: list[int] = []
+    async_done = threading.Event()
+
+    def run_loop() -> None:
+        async def main() -> None:
+            responses = await asyncio.gather(
+                *(async_client.get(server.url + "/slow?delay=0.3") for _ in range(20))
+            )
+            async_statuses.extend(r.status_code for r in responses)
+
+        asyncio.run(main())
+        async_done.set()
+
+    thread = threading.Thread(target=run_loop)
+    thread.start()
+    sync_statuses = []
+    finished_during_sync = False
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(sync_statuses) < 1000:
+        sync_statuses.append(client.get(server.url + "/").status_code)
+        if async_done.is_set():
+            finished_during_sync = True
+            break
+    thread.join(10)
+    assert set(sync_statuses) == {200}
+    assert async_statuses == [200] * 20
+    assert finished_during_sync
+    client.close()
+    asyncio.run(async_client.aclose())
+
+
+def test_sync_callers_on_many_threads_share_the_runtime(server) -> None:
+    client = loopfree.Client()
+    results: list[int] = []
+    lock = threading.Lock()
+
+    def work() -> None:
+        for _ in range(50):
+            status = client.get(server.url + "/").status_code
+            with lock:
+                results.append(status)
+
+    threads = [threading.Thread(target=work) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert results == [200] * 800
+    client.close()

@@ -342,6 +342,11 @@ pub async fn run(
         }) => (Some(body), Some(request_alive)),
         None => (None, None),
     };
+    // The runtime may not have been driven since the last request (nobody
+    // drives it between sync calls): first let it take in what arrived
+    // meanwhile, such as a server's FIN on an idle pooled connection, so the
+    // request does not go out on a connection that is already closed.
+    runtime::catch_up().await;
     let permit = acquire(limiter, options.timeouts.pool).await?;
     let started = Instant::now();
     let mut history: Vec<(SentRequest, Hop)> = Vec::new();

@@ -362,6 +362,14 @@ impl ProcessRuntime {
     }
 }
 
+/// Yield to the scheduler twice: the first turn polls the I/O driver, the
+/// second runs the tasks it woke (a connection task seeing its peer's FIN
+/// closes and leaves the pool) before the caller goes on.
+pub async fn catch_up() {
+    tokio::task::yield_now().await;
+    tokio::task::yield_now().await;
+}
+
 /// Sleep helper for code outside this module that needs tokio time.
 pub async fn timeout<F: Future>(
     limit: Option<Duration>,

@@ -92,3 +92,54 @@ def test_sync_callers_on_many_threads_share_the_runtime(server) -> None:
         thread.join(30)
     assert results == [200] * 800
     client.close()
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_idle_connection_closed_by_the_server_is_not_reused(mode: str) -> None:
+    """
+    Between two sync requests nobody drives the runtime, so the server's FIN
+    on the idle connection is only seen when the next request starts: that
+    request must go out on a new connection, not fail on the dead one.
+    """
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted: list[int] = []
+
+    def serve() -> None:
+        listener.settimeout(10)
+        for _ in range(2):
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(4096)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                time.sleep(0.1)  # then close: an idle keep-alive timeout
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    if mode == "sync":
+        with loopfree.Client() as client:
+            assert client.get(url).text == "ok"
+            time.sleep(0.5)
+            assert client.get(url).text == "ok"
+    else:
+
+        async def main() -> None:
+            async with loopfree.AsyncClient() as client:
+                assert (await client.get(url)).text == "ok"
+                await asyncio.sleep(0.5)
+                assert (await client.get(url)).text == "ok"
+
+        asyncio.run(main())
+    thread.join(5)
+    listener.close()
+    assert len(accepted) == 2

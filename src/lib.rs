@@ -25,6 +25,13 @@ mod upload;
 
 use pyo3::prelude::*;
 
+/// Rust's allocations (response bodies above all) go to mimalloc, not to
+/// glibc's arenas: a sync request now reads its body on the caller's thread,
+/// whose arena is Python's main one, where a freed 16 MiB buffer was trimmed
+/// back to the OS and faulted in again by the next download.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Runtimes this process abandoned because it was forked (0 in a process
 /// that never forked after first use).
 #[pyfunction]

@@ -90,13 +90,24 @@ where
     let runtime = runtime::current()?;
     let finished = gil::without_gil(py, move || {
         let drive = AssertUnwindSafe(|| {
-            runtime.block_on(async move {
-                let mut work = std::pin::pin!(AssertUnwindSafe(work).catch_unwind());
+            runtime.block_on(async {
+                // The exchange runs as a task next to the connection tasks, so
+                // that waking one another stays in the scheduler's queue; only
+                // its end wakes this `block_on` (measured: a 16 MiB body read
+                // as the block_on future itself was ~13 % slower, one wake-up
+                // syscall per chunk).
+                let mut task = runtime.spawn_for_caller(AssertUnwindSafe(work).catch_unwind());
                 loop {
-                    if let Ok(done) =
-                        runtime::timeout(Some(SIGNAL_CHECK_INTERVAL), work.as_mut()).await
+                    if let Ok(done) = runtime::timeout(Some(SIGNAL_CHECK_INTERVAL), &mut task).await
                     {
-                        return Ok(done.unwrap_or_else(|payload| Err(Error::from_panic(&*payload))));
+                        return Ok(match done {
+                            Ok(Ok(outcome)) => outcome,
+                            Ok(Err(payload)) => Err(Error::from_panic(&*payload)),
+                            Err(join_error) => Err(Error::new(
+                                ErrorKind::Transport,
+                                format!("internal error in the loopfree engine: {join_error}"),
+                            )),
+                        });
                     }
                     // Same exit rule as `Pending::wait`: never re-take the GIL
                     // from a non-finalizing thread once the interpreter exits.
@@ -105,7 +116,10 @@ where
                     };
                     let checked = Python::attach(|py| py.check_signals());
                     drop(entry);
-                    checked?;
+                    if let Err(interrupt) = checked {
+                        task.abort();
+                        return Err(interrupt);
+                    }
                 }
             })
         });

@@ -341,6 +341,17 @@ impl ProcessRuntime {
         }
     }
 
+    /// Spawn work that a sync caller waits for in `block_on`: it is driven
+    /// by that caller (or by whoever drives the runtime), so the driver
+    /// thread is not woken for it.
+    pub fn spawn_for_caller<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.runtime.spawn(future)
+    }
+
     /// Run `future` to completion on the calling thread, which drives the
     /// runtime meanwhile (or is woken by whoever drives it). The caller must
     /// not be inside the runtime, and must have released the GIL.

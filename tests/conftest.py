@@ -14,6 +14,7 @@ import os
 import socket
 import ssl
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -230,6 +231,37 @@ def server() -> Iterator[ServerInfo]:
         yield runner.start()
     finally:
         runner.stop()
+
+
+@pytest.fixture
+def stalled_server() -> Iterator[int]:
+    """Accepts connections and never reads: uploads stall once buffers fill."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            accepted.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join(2)
+    listener.close()
+    for conn in accepted:
+        conn.close()
 
 
 @pytest.fixture

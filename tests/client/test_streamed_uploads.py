@@ -244,45 +244,14 @@ def test_slow_generator_is_not_a_write_timeout(server) -> None:
     assert response.content == b"slow" * 3
 
 
-def test_stalled_streamed_upload_raises_write_timeout(stalled_server_port: int) -> None:
+def test_stalled_streamed_upload_raises_write_timeout(stalled_server: int) -> None:
     def body() -> Iterator[bytes]:
         for _ in range(2000):
             yield b"s" * 65536
 
-    url = f"http://127.0.0.1:{stalled_server_port}/upload"
+    url = f"http://127.0.0.1:{stalled_server}/upload"
     with loopfree.Client(timeout=loopfree.Timeout(5.0, write=0.3)) as client:
         started = time.monotonic()
         with pytest.raises(loopfree.WriteTimeout):
             client.post(url, content=body())
         assert time.monotonic() - started < 3.0
-
-
-@pytest.fixture
-def stalled_server_port() -> Iterator[int]:
-    """Accepts connections and never reads."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            accepted.append(conn)
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    thread.join(2)
-    listener.close()
-    for conn in accepted:
-        conn.close()

@@ -15,43 +15,11 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
 
 import loopfree
 import pytest
 
 BIG_BODY = b"x" * (32 * 1024 * 1024)
-
-
-@pytest.fixture
-def stalled_server() -> Iterator[int]:
-    """Accepts connections and never reads: uploads stall once buffers fill."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            accepted.append(conn)
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    thread.join(2)
-    listener.close()
-    for conn in accepted:
-        conn.close()
 
 
 def test_stalled_upload_raises_write_timeout(stalled_server: int) -> None:

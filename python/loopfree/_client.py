@@ -981,7 +981,11 @@ class AsyncClient(BaseClient):
                     "Attempted to send an sync request with an AsyncClient instance."
                 )
             try:
-                pending = self._start(request, await request.aread(), follow, stream)
+                # (An in-memory body is read already: skip a coroutine.)
+                body = request._content
+                if body is None:
+                    body = await request.aread()
+                pending = self._start(request, body, follow, stream)
                 return self._build_response(request, await wait_async(pending))
             except RequestError as exc:
                 exc.request = request

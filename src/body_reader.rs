@@ -35,13 +35,18 @@ pub struct BodyReader {
 
 impl Drop for BodyReader {
     fn drop(&mut self) {
-        if self.state.lock().take().is_some() {
-            runtime::nudge();
-        }
+        self.discard();
     }
 }
 
 impl BodyReader {
+    /// Drop an unfinished body; its connection task then closes the socket.
+    fn discard(&self) {
+        if self.state.lock().take().is_some() {
+            runtime::nudge();
+        }
+    }
+
     pub fn new(body: StreamingBody) -> Self {
         Self {
             state: Arc::new(ReaderState {
@@ -84,10 +89,7 @@ impl BodyReader {
     /// Stop reading: an unfinished body closes its connection.
     fn close(&self) {
         self.state.closed.store(true, Ordering::SeqCst);
-        if self.state.lock().take().is_some() {
-            // An unfinished body: its connection task closes the socket.
-            runtime::nudge();
-        }
+        self.discard();
     }
 
     #[getter]

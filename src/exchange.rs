@@ -178,23 +178,14 @@ async fn send(
             if !clock.connecting() {
                 clock.mark_ready();
             }
-            match &progress {
-                None => {
-                    with_moving_deadline(execute, || {
-                        (
-                            timeouts.head_deadline(&clock, has_body),
-                            ErrorKind::ReadTimeout,
-                        )
-                    })
-                    .await
-                }
-                Some(progress) => {
-                    with_moving_deadline(execute, || {
-                        upload_deadline(progress.state(), &clock, timeouts)
-                    })
-                    .await
-                }
-            }
+            with_moving_deadline(execute, || match &progress {
+                Some(progress) => upload_deadline(progress.state(), &clock, timeouts),
+                None => (
+                    timeouts.head_deadline(&clock, has_body),
+                    ErrorKind::ReadTimeout,
+                ),
+            })
+            .await
         }
     };
     match outcome {
@@ -347,6 +338,9 @@ pub async fn run(
     // meanwhile, such as a server's FIN on an idle pooled connection, so the
     // request does not go out on a connection that is already closed.
     runtime::catch_up().await;
+    // A streamed body goes out once: its redirects are not followed (the
+    // caller's pipeline decides, as httpx does).
+    let follow_redirects = options.follow_redirects && streamed_body.is_none();
     let permit = acquire(limiter, options.timeouts.pool).await?;
     let started = Instant::now();
     let mut history: Vec<(SentRequest, Hop)> = Vec::new();
@@ -367,9 +361,6 @@ pub async fn run(
                 ),
             ));
         }
-        // A streamed body goes out once: a redirect is not followed (the
-        // caller's pipeline decides, as httpx does).
-        let body_was_streamed = streamed_body.is_some();
         let (response, upload) =
             send(&client, &spec, streamed_body.take(), &options.timeouts).await?;
         cookies = redirect::merge_set_cookies(cookies.as_ref(), response.headers());
@@ -381,7 +372,6 @@ pub async fn run(
             response.headers(),
             cookies.as_ref(),
         )?;
-        let follow_redirects = options.follow_redirects && !body_was_streamed;
         let follow = next.is_some() && follow_redirects;
         if options.stream && !follow {
             let hop = Hop {

@@ -109,11 +109,7 @@ where
                             )),
                         });
                     }
-                    // Same exit rule as `Pending::wait`: never re-take the GIL
-                    // from a non-finalizing thread once the interpreter exits.
-                    let Some(entry) = runtime::enter_python() else {
-                        runtime::park_until_exit();
-                    };
+                    let entry = runtime::enter_python_or_park();
                     let checked = Python::attach(|py| py.check_signals());
                     drop(entry);
                     if let Err(interrupt) = checked {
@@ -220,10 +216,7 @@ impl Pending {
                 // would end it with pthread_exit through these Rust frames
                 // and abort the process. Such a thread (a daemon thread
                 // still waiting) sleeps until the process is gone.
-                match runtime::enter_python() {
-                    Some(entry) => (done, entry),
-                    None => runtime::park_until_exit(),
-                }
+                (done, runtime::enter_python_or_park())
             });
             drop(entry);
             if done {

@@ -54,11 +54,13 @@ from ._status_codes import codes
 from ._transports.default import (
     AsyncHTTPTransport,
     HTTPTransport,
+    engine_arguments,
     is_streamed,
+    run_sync,
 )
 from ._url import URL
 from ._utils import URLPattern, get_environment_proxies
-from ._waiting import can_block, wait_async, wait_sync
+from ._waiting import wait_async
 
 __all__ = ["AsyncClient", "BaseClient", "Client"]
 
@@ -572,31 +574,18 @@ class BaseClient:
 
     # -- the direct path ------------------------------------------------------
 
-    def _start(
-        self,
-        request: Request,
-        body: bytes,
-        follow_redirects: bool,
-        stream: bool,
-        *,
-        blocking: bool = False,
-    ) -> typing.Any:
-        """
-        Start the request on the engine and return its `Pending`; with
-        `blocking=True`, run it on this thread and return its result.
-        """
+    def _arguments(
+        self, request: Request, body: bytes, follow_redirects: bool, stream: bool
+    ) -> tuple[typing.Any, ...]:
+        """The engine's arguments for the direct path (redirects in Rust)."""
         timeout = request.extensions.get("timeout") or self._timeout.as_dict()
-        assert self._engine is not None
-        run = self._engine.send if blocking else self._engine.start
-        return run(
-            request.method,
-            str(request.url),
-            request.headers.raw,
-            body or None,
-            (timeout["connect"], timeout["read"], timeout["write"], timeout["pool"]),
-            follow_redirects,
-            self.max_redirects,
-            stream,
+        return engine_arguments(
+            request,
+            body,
+            timeout,
+            follow_redirects=follow_redirects,
+            max_redirects=self.max_redirects,
+            stream=stream,
         )
 
     def _build_response(self, request: Request, raw: typing.Any) -> Response:
@@ -733,12 +722,9 @@ class Client(BaseClient):
                     "Attempted to send an async request with a sync Client instance."
                 )
             try:
-                body = request.read()
-                if can_block():
-                    raw = self._start(request, body, follow, stream, blocking=True)
-                else:
-                    raw = wait_sync(self._start(request, body, follow, stream))
-                return self._build_response(request, raw)
+                assert self._engine is not None
+                arguments = self._arguments(request, request.read(), follow, stream)
+                return self._build_response(request, run_sync(self._engine, arguments))
             except RequestError as exc:
                 exc.request = request
                 raise
@@ -985,7 +971,8 @@ class AsyncClient(BaseClient):
                 body = request._content
                 if body is None:
                     body = await request.aread()
-                pending = self._start(request, body, follow, stream)
+                assert self._engine is not None
+                pending = self._engine.start(*self._arguments(request, body, follow, stream))
                 return self._build_response(request, await wait_async(pending))
             except RequestError as exc:
                 exc.request = request

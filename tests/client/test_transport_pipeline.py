@@ -554,9 +554,9 @@ def test_retries_reconnect_then_raise(closed_port: int) -> None:
     attempts = []
 
     class Counting(HTTPTransport):
-        def _start(self, *args: typing.Any, **kwargs: typing.Any) -> typing.Any:
+        def _arguments(self, *args: typing.Any) -> typing.Any:
             attempts.append(1)
-            return super()._start(*args, **kwargs)
+            return super()._arguments(*args)
 
     transport = Counting(retries=2)
     request = loopfree.Request("GET", f"http://127.0.0.1:{closed_port}/")

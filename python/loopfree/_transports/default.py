@@ -43,7 +43,13 @@ if typing.TYPE_CHECKING:
     from .._request import Request
     from .._ssl import CertTypes
 
-__all__ = ["AsyncHTTPTransport", "HTTPTransport", "is_streamed"]
+__all__ = [
+    "AsyncHTTPTransport",
+    "HTTPTransport",
+    "engine_arguments",
+    "is_streamed",
+    "run_sync",
+]
 
 ProxyTypes = str | URL | Proxy
 
@@ -182,6 +188,42 @@ def build_engine(
     )
 
 
+def engine_arguments(
+    request: typing.Any,
+    body: bytes | BodySender | None,
+    timeout: typing.Mapping[str, float | None],
+    *,
+    follow_redirects: bool = False,
+    max_redirects: int = 0,
+    stream: bool,
+) -> tuple[typing.Any, ...]:
+    """
+    The arguments of `Engine.start` / `Engine.send` for `request`, loopfree's
+    or httpx's (they have the same attributes); a timeout left out is none.
+    """
+    return (
+        request.method,
+        str(request.url),
+        request.headers.raw,
+        body or None,
+        (timeout.get("connect"), timeout.get("read"), timeout.get("write"), timeout.get("pool")),
+        follow_redirects,
+        max_redirects,
+        stream,
+    )
+
+
+def run_sync(engine: Engine, arguments: tuple[typing.Any, ...]) -> typing.Any:
+    """
+    Run a request from sync code: on this thread (`Engine.send`) where it may
+    block, else as a `Pending` waited for the way the context needs (gevent,
+    eventlet).
+    """
+    if can_block():
+        return engine.send(*arguments)
+    return wait_sync(engine.start(*arguments))
+
+
 def retry_delays(retries: int) -> typing.Iterator[float]:
     """httpcore's backoff: retry at once, then after 0.5 s, 1 s, 2 s, ..."""
     for attempt in range(retries):
@@ -257,22 +299,11 @@ class _EngineTransport:
             retries=retries,
         )
 
-    def _start(
-        self, request: Request, body: bytes | BodySender, stream: bool, *, blocking: bool = False
-    ) -> typing.Any:
-        """The request's `Pending`; with `blocking=True`, its result, run on this thread."""
+    def _arguments(
+        self, request: Request, body: bytes | BodySender, stream: bool
+    ) -> tuple[typing.Any, ...]:
         timeout = request.extensions.get("timeout") or _DEFAULT_TIMEOUTS
-        run = self._engine.send if blocking else self._engine.start
-        return run(
-            request.method,
-            str(request.url),
-            request.headers.raw,
-            body or None,
-            (timeout["connect"], timeout["read"], timeout["write"], timeout["pool"]),
-            False,
-            0,
-            stream,
-        )
+        return engine_arguments(request, body, timeout, stream=stream)
 
     @staticmethod
     def _response(request: Request, raw: typing.Any) -> Response:
@@ -305,25 +336,21 @@ class HTTPTransport(_EngineTransport, BaseTransport):
             if self.retries:
                 for delay in retry_delays(self.retries):
                     try:
-                        raw = self._wait(request, body, stream)
+                        raw = run_sync(self._engine, self._arguments(request, body, stream))
                         return self._response(request, raw)
                     except _RETRYABLE:
                         if delay:
                             time.sleep(delay)
-            return self._response(request, self._wait(request, body, stream))
+            raw = run_sync(self._engine, self._arguments(request, body, stream))
+            return self._response(request, raw)
         except RequestError as exc:
             exc.request = request
             raise
 
-    def _wait(self, request: Request, body: bytes, stream: bool) -> typing.Any:
-        if can_block():
-            return self._start(request, body, stream, blocking=True)
-        return wait_sync(self._start(request, body, stream))
-
     def _send_streamed(self, request: Request, stream: bool) -> typing.Any:
         """Send the body chunk by chunk as the caller's stream produces it."""
         sender = BodySender()
-        pending = self._start(request, sender, stream)
+        pending = self._engine.start(*self._arguments(request, sender, stream))
         try:
             for chunk in request.stream:  # type: ignore[union-attr]
                 # False: the request no longer reads its body (it failed, or
@@ -359,12 +386,15 @@ class AsyncHTTPTransport(_EngineTransport, AsyncBaseTransport):
             if self.retries:
                 for delay in retry_delays(self.retries):
                     try:
-                        raw = await wait_async(self._start(request, body, stream))
+                        raw = await wait_async(
+                            self._engine.start(*self._arguments(request, body, stream))
+                        )
                         return self._response(request, raw)
                     except _RETRYABLE:
                         if delay:
                             await async_sleep(delay)
-            return self._response(request, await wait_async(self._start(request, body, stream)))
+            pending = self._engine.start(*self._arguments(request, body, stream))
+            return self._response(request, await wait_async(pending))
         except RequestError as exc:
             exc.request = request
             raise
@@ -372,7 +402,7 @@ class AsyncHTTPTransport(_EngineTransport, AsyncBaseTransport):
     async def _send_streamed(self, request: Request, stream: bool) -> typing.Any:
         """Send the body chunk by chunk as the caller's stream produces it."""
         sender = BodySender()
-        pending = self._start(request, sender, stream)
+        pending = self._engine.start(*self._arguments(request, sender, stream))
         try:
             async for chunk in request.stream:  # type: ignore[union-attr]
                 if chunk and not await wait_async(sender.send(bytes(chunk))):

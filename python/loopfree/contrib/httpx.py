@@ -50,11 +50,17 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from .. import _exceptions
 from .._loopfree import Engine
-from .._transports.default import async_sleep, build_engine, retry_delays
+from .._transports.default import (
+    async_sleep,
+    build_engine,
+    engine_arguments,
+    retry_delays,
+    run_sync,
+)
 from .._waiting import wait_async, wait_sync
 
 if typing.TYPE_CHECKING:
-    from .._loopfree import BodyReader, Pending
+    from .._loopfree import BodyReader
 
 __all__ = ["AsyncHTTPTransport", "HTTPTransport"]
 
@@ -173,36 +179,6 @@ class _EngineTransport:
         *,
         connect_timeout: float | None = None,
     ) -> None:
-        self._setup(
-            verify,
-            cert,
-            trust_env,
-            http1,
-            http2,
-            limits,
-            proxy,
-            uds,
-            local_address,
-            retries,
-            socket_options,
-            connect_timeout,
-        )
-
-    def _setup(
-        self,
-        verify: ssl.SSLContext | str | bool,
-        cert: CertTypes | None,
-        trust_env: bool,
-        http1: bool,
-        http2: bool,
-        limits: httpx.Limits,
-        proxy: ProxyTypes | None,
-        uds: str | None,
-        local_address: str | None,
-        retries: int,
-        socket_options: typing.Iterable[typing.Any] | None,
-        connect_timeout: float | None,
-    ) -> None:
         self.retries = retries
         self._engine = build_engine(
             verify=verify,
@@ -220,24 +196,13 @@ class _EngineTransport:
             connect_timeout=connect_timeout,
         )
 
-    def _start(self, request: httpx.Request, body: bytes) -> Pending:
-        # httpx's client always sets this; without it, as in httpcore, no timeouts.
+    @staticmethod
+    def _arguments(request: httpx.Request, body: bytes) -> tuple[typing.Any, ...]:
+        # httpx's client always sets a timeout; without one, as in httpcore,
+        # none applies. Redirects are httpx's (the 3xx is returned), and so is
+        # reading and decoding the body (streamed).
         timeout = request.extensions.get("timeout") or {}
-        return self._engine.start(
-            request.method,
-            str(request.url),
-            request.headers.raw,
-            body or None,
-            (
-                timeout.get("connect"),
-                timeout.get("read"),
-                timeout.get("write"),
-                timeout.get("pool"),
-            ),
-            False,  # httpx's client follows redirects itself: return the 3xx
-            0,
-            True,  # stream: httpx reads (and decodes) the body itself
-        )
+        return engine_arguments(request, body, timeout, stream=True)
 
     @staticmethod
     def _response(
@@ -269,15 +234,16 @@ class HTTPTransport(_EngineTransport, httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         body = request.read()
         try:
+            arguments = self._arguments(request, body)
             for delay in retry_delays(self.retries):
                 try:
                     return self._response(
-                        request, wait_sync(self._start(request, body)), _SyncEngineStream
+                        request, run_sync(self._engine, arguments), _SyncEngineStream
                     )
                 except _RETRYABLE:
                     if delay:
                         time.sleep(delay)
-            return self._response(request, wait_sync(self._start(request, body)), _SyncEngineStream)
+            return self._response(request, run_sync(self._engine, arguments), _SyncEngineStream)
         except _ENGINE_ERRORS as exc:
             raise _to_httpx(exc, request) from exc
 
@@ -300,14 +266,15 @@ class AsyncHTTPTransport(_EngineTransport, httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         body = await request.aread()
         try:
+            arguments = self._arguments(request, body)
             for delay in retry_delays(self.retries):
                 try:
-                    raw = await wait_async(self._start(request, body))
+                    raw = await wait_async(self._engine.start(*arguments))
                     return self._response(request, raw, _AsyncEngineStream)
                 except _RETRYABLE:
                     if delay:
                         await async_sleep(delay)
-            raw = await wait_async(self._start(request, body))
+            raw = await wait_async(self._engine.start(*arguments))
             return self._response(request, raw, _AsyncEngineStream)
         except _ENGINE_ERRORS as exc:
             raise _to_httpx(exc, request) from exc

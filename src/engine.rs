@@ -266,6 +266,7 @@ impl Engine {
         follow_redirects: bool,
         max_redirects: usize,
         stream: bool,
+        fill_in_caller: bool,
     ) -> PyResult<impl std::future::Future<Output = Result<Outcome, Error>> + Send + 'static> {
         let method = Method::from_bytes(method.as_bytes()).map_err(|_| {
             Error::new(
@@ -286,6 +287,7 @@ impl Engine {
             follow_redirects,
             max_redirects,
             stream,
+            fill_in_caller,
         };
         let (body, streamed) = match body {
             None => (None, None),
@@ -407,6 +409,7 @@ impl Engine {
             follow_redirects,
             max_redirects,
             stream,
+            false,
         )?;
         Ok(Pending::spawn(work)?)
     }
@@ -437,6 +440,7 @@ impl Engine {
             follow_redirects,
             max_redirects,
             stream,
+            !stream,
         )?;
         pending::run_blocking(py, work)
     }

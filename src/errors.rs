@@ -231,9 +231,6 @@ pub fn classify(facts: &Facts, phase: Phase) -> ErrorKind {
     if facts.connect {
         return ErrorKind::Connect;
     }
-    if facts.decode {
-        return ErrorKind::Decoding;
-    }
     if facts.hyper_parse {
         return ErrorKind::RemoteProtocol;
     }
@@ -251,17 +248,24 @@ pub fn classify(facts: &Facts, phase: Phase) -> ErrorKind {
     if has_io(&[Io::TimedOut]) {
         return ErrorKind::ReadTimeout;
     }
-    if has_io(&[
-        Io::ConnectionReset,
-        Io::ConnectionAborted,
-        Io::UnexpectedEof,
-        Io::InvalidData,
-    ]) {
+    if has_io(&[Io::UnexpectedEof]) {
+        // The peer closed before the message's end (hyper: "end of file
+        // before message length reached"); h11 says the same in httpx.
+        return ErrorKind::RemoteProtocol;
+    }
+    if has_io(&[Io::ConnectionReset, Io::ConnectionAborted, Io::InvalidData]) {
         return if phase == Phase::Send {
             ErrorKind::RemoteProtocol
         } else {
             ErrorKind::Read
         };
+    }
+    // reqwest marks every failure while reading a body as "decode" (its own
+    // decompression is off; ours raises Decoding itself), so the transport
+    // facts above decide first: httpx reports a body cut short as
+    // RemoteProtocolError and a reset as ReadError.
+    if facts.decode {
+        return ErrorKind::Decoding;
     }
     match phase {
         Phase::Send => ErrorKind::Transport,
@@ -276,6 +280,26 @@ mod tests {
 
     fn facts() -> Facts {
         Facts::default()
+    }
+
+    #[test]
+    fn body_read_failures_are_transport_errors_not_decoding() {
+        // Regression: a body shorter than its Content-Length was DecodingError.
+        let mut f = facts();
+        f.decode = true;
+        f.hyper_incomplete = true;
+        assert_eq!(classify(&f, Phase::Read), ErrorKind::RemoteProtocol);
+        let mut f = facts();
+        f.decode = true;
+        f.io_kinds = vec![Io::UnexpectedEof];
+        assert_eq!(classify(&f, Phase::Read), ErrorKind::RemoteProtocol);
+        let mut f = facts();
+        f.decode = true;
+        f.io_kinds = vec![Io::ConnectionReset];
+        assert_eq!(classify(&f, Phase::Read), ErrorKind::Read);
+        let mut f = facts();
+        f.decode = true;
+        assert_eq!(classify(&f, Phase::Read), ErrorKind::Decoding);
     }
 
     #[test]

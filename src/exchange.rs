@@ -16,6 +16,7 @@ use reqwest::{Method, StatusCode, Url, Version};
 
 use crate::body_reader::BodyReader;
 use crate::body_sender::StreamedBody;
+use crate::bytes_fill::Filler;
 use crate::connect::ConnectClock;
 use crate::decode;
 use crate::errors::{Error, ErrorKind, Phase};
@@ -65,6 +66,9 @@ pub struct Options {
     pub max_redirects: usize,
     /// Return after the head of the final response; the body is streamed.
     pub stream: bool,
+    /// The caller's thread reads a large plain body itself, straight into
+    /// the Python `bytes` it returns (see [`BodyToFill`]).
+    pub fill_in_caller: bool,
 }
 
 /// One response, fully read and decoded.
@@ -128,6 +132,72 @@ pub struct Exchange {
     next_request: Option<NextRequest>,
     /// Set for `stream=True`: the body is still on the wire.
     streaming: Option<StreamingBody>,
+    /// Set when the caller reads the final body itself.
+    fill: Option<BodyToFill>,
+    /// The body the caller read, once it has.
+    filled: Option<Py<PyBytes>>,
+}
+
+/// A large body without Content-Encoding and with a known length, left on the
+/// wire for the caller's thread to read straight into the final Python
+/// `bytes`: one copy fewer than collecting it here first, and the peak memory
+/// holds the body once instead of twice.
+pub struct BodyToFill {
+    response: reqwest::Response,
+    length: usize,
+    timeouts: Timeouts,
+    started: Instant,
+    /// Held until the body is read: the connection is in use.
+    _permit: Option<SemaphorePermit>,
+}
+
+/// Smallest body read by the caller's thread; below it, the copy saved is
+/// worth less than the wake-ups of reading outside a task.
+const FILL_MIN: usize = 256 * 1024;
+
+impl BodyToFill {
+    /// The body's length when `response` qualifies.
+    fn length_of(response: &reqwest::Response) -> Option<usize> {
+        if response.headers().contains_key(CONTENT_ENCODING) {
+            return None;
+        }
+        // The length hyper will deliver (0 for HEAD, 204 and 304), not the header.
+        let length = usize::try_from(response.content_length()?).ok()?;
+        (FILL_MIN..=MAX_PREALLOCATION)
+            .contains(&length)
+            .then_some(length)
+    }
+
+    pub fn length(&self) -> usize {
+        self.length
+    }
+
+    /// Read the body into `out`. The read timeout applies to each chunk, as
+    /// in [`read_body`]. Returns the time from the start of the exchange.
+    pub async fn read_into(mut self, out: &mut Filler<'_>) -> Result<Duration, Error> {
+        loop {
+            let chunk = match next_chunk(self.response.chunk(), None, &self.timeouts).await {
+                Ok(Ok(Some(chunk))) => chunk,
+                Ok(Ok(None)) => return Ok(self.started.elapsed()),
+                Ok(Err(err)) => return Err(Error::from_reqwest(&err, Phase::Read)),
+                Err(kind) => return Err(Error::new(kind, "timed out")),
+            };
+            if !out.push(&chunk) {
+                return Err(Error::new(
+                    ErrorKind::RemoteProtocol,
+                    "the server sent more than its Content-Length",
+                ));
+            }
+        }
+    }
+}
+
+/// The error for a body that ended before its Content-Length.
+pub fn short_body() -> Error {
+    Error::new(
+        ErrorKind::RemoteProtocol,
+        "the server sent less than its Content-Length",
+    )
 }
 
 async fn acquire(
@@ -392,6 +462,36 @@ pub async fn run(
                     read_timeout: options.timeouts.read,
                     permit,
                 }),
+                fill: None,
+                filled: None,
+            });
+        }
+        let fill_length = (options.fill_in_caller && !follow && upload.is_none())
+            .then(|| BodyToFill::length_of(&response))
+            .flatten();
+        if let Some(length) = fill_length {
+            let hop = Hop {
+                status: response.status(),
+                version: response.version(),
+                headers: response.headers().clone(),
+                body: Bytes::new(),
+                downloaded: length,
+            };
+            return Ok(Exchange {
+                response: hop,
+                elapsed: started.elapsed(),
+                final_request: finished_request(&history, spec),
+                history,
+                next_request: next,
+                streaming: None,
+                fill: Some(BodyToFill {
+                    response,
+                    length,
+                    timeouts: options.timeouts,
+                    started,
+                    _permit: permit,
+                }),
+                filled: None,
             });
         }
         let hop = read_body(response, upload.as_deref(), &options.timeouts).await?;
@@ -418,6 +518,8 @@ pub async fn run(
                     history,
                     next_request: next,
                     streaming: None,
+                    fill: None,
+                    filled: None,
                 });
             }
         }
@@ -471,15 +573,24 @@ fn body_to_python(py: Python<'_>, body: Bytes) -> Bound<'_, PyBytes> {
 }
 
 impl Hop {
-    /// (status, http_version, reason_phrase, headers, body, bytes_downloaded)
-    fn into_python<'py>(self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+    /// (status, http_version, reason_phrase, headers, body, bytes_downloaded);
+    /// `filled` replaces the body when the caller read it.
+    fn into_python<'py>(
+        self,
+        py: Python<'py>,
+        filled: Option<Py<PyBytes>>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
         let reason = self.status.canonical_reason().unwrap_or("");
+        let body = match filled {
+            Some(body) => body.into_bound(py),
+            None => body_to_python(py, self.body),
+        };
         (
             self.status.as_u16(),
             PyBytes::new(py, version_bytes(self.version)),
             PyBytes::new(py, reason.as_bytes()),
             headers_to_python(py, &self.headers)?,
-            body_to_python(py, self.body),
+            body,
             self.downloaded,
         )
             .into_pyobject(py)
@@ -499,6 +610,17 @@ impl SentRequest {
 }
 
 impl Exchange {
+    /// The body the caller's thread must read before `into_python`, if any.
+    pub fn take_fill(&mut self) -> Option<BodyToFill> {
+        self.fill.take()
+    }
+
+    /// Record the body the caller read, and the time to its end.
+    pub fn set_filled(&mut self, body: Py<PyBytes>, elapsed: Duration) {
+        self.filled = Some(body);
+        self.elapsed = elapsed;
+    }
+
     /// `(response, elapsed, final_request, history, next_request, reader)` where
     /// response is `(status, http_version, reason, headers, body)`, each
     /// request is `(method, url, headers)`, history is a list of
@@ -511,7 +633,7 @@ impl Exchange {
         };
         let history = PyList::empty(py);
         for (sent, hop) in self.history {
-            history.append((sent.into_python(py)?, hop.into_python(py)?))?;
+            history.append((sent.into_python(py)?, hop.into_python(py, None)?))?;
         }
         let final_request = match self.final_request {
             Some(sent) => Some(sent.into_python(py)?),
@@ -527,7 +649,7 @@ impl Exchange {
             None => None,
         };
         let tuple = (
-            self.response.into_python(py)?,
+            self.response.into_python(py, self.filled)?,
             self.elapsed.as_secs_f64(),
             final_request,
             history,

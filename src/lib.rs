@@ -11,6 +11,7 @@
 
 mod body_reader;
 mod body_sender;
+mod bytes_fill;
 mod connect;
 mod decode;
 mod engine;

@@ -17,6 +17,8 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from contexts_support import (
     CHILD_PRELUDE,
     PYTHON,
@@ -47,7 +49,7 @@ def interrupt():
 threading.Thread(target=interrupt, daemon=True).start()
 started = _time.monotonic()
 try:
-    client.get(url + "/slow?delay=5")
+    client.get(url + _sys.argv[2])
     outcome = "completed"
 except KeyboardInterrupt:
     outcome = "KeyboardInterrupt"
@@ -60,8 +62,17 @@ emit({"outcome": outcome, "latency": caught - sent[0], "total": caught - started
 """
 
 
-def test_sigint_during_slow_request_raises_keyboard_interrupt_promptly(server):
-    done = run_python(SIGINT_DRIVER, server.url, timeout=30)
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/slow?delay=5",
+        # A large body read by the caller's thread into the final bytes.
+        "/stall_body?n=3000000&sent=400000&delay=5",
+    ],
+    ids=["waiting-for-head", "reading-large-body"],
+)
+def test_sigint_during_slow_request_raises_keyboard_interrupt_promptly(server, path):
+    done = run_python(SIGINT_DRIVER, server.url, path, timeout=30)
     assert done.returncode == 0, done.describe()
     result = done.result
     assert result["outcome"] == "KeyboardInterrupt", result

@@ -127,6 +127,23 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
             await send({"type": "http.response.body", "body": HELLO})
         return
 
+    if path.startswith("/stall_body"):
+        # Declares n bytes, sends `sent` of them, then pauses `delay` seconds
+        # before the rest: a large body that stalls part-way.
+        n = int(query.get("n", str(1024 * 1024)))
+        sent = int(query.get("sent", str(n // 4)))
+        delay = float(query.get("delay", "30"))
+        start = {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-length", str(n).encode())],
+        }
+        await send(start)
+        await send({"type": "http.response.body", "body": b"s" * sent, "more_body": True})
+        if await _sleep_unless_disconnected(receive, delay):
+            await send({"type": "http.response.body", "body": b"s" * (n - sent)})
+        return
+
     if path.startswith("/slow"):
         delay = float(query.get("delay", "1"))
         if await _sleep_unless_disconnected(receive, delay):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import functools
 import logging
 import ssl
 import time
@@ -93,7 +94,19 @@ def _has_set_cookie(raw_headers: list[tuple[bytes, bytes]]) -> bool:
     return any(name.lower() in _SET_COOKIE for name, _ in raw_headers)
 
 
+def _engine_has_set_cookie(raw_headers: list[tuple[bytes, bytes]]) -> bool:
+    """`_has_set_cookie` for the engine's headers, whose names are lower-case."""
+    for name, _ in raw_headers:
+        if name in _SET_COOKIE:
+            return True
+    return False
+
+
 _SET_COOKIE = (b"set-cookie", b"set-cookie2")
+
+# URLs given as text are parsed once per text: a `URL` never changes, so
+# requests to the same address can share one (and its cached text).
+_shared_url = functools.lru_cache(maxsize=256)(URL)
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -431,11 +444,40 @@ class BaseClient:
         client_headers = self._headers
         if not client_headers._lookup().keys().isdisjoint(_REQUEST_MANAGED_HEADERS):
             return None
-        merged_url = url if isinstance(url, URL) else URL(url)
+        merged_url = url if isinstance(url, URL) else _shared_url(url)
         if not merged_url.is_absolute_url:
             return None
         extensions = {"timeout": self._timeout.as_dict()}
         return Request._plain(method, merged_url, client_headers._raw, extensions)
+
+    def _plain_direct(self, method: str, url: URL | str) -> tuple[Request, tuple[typing.Any, ...]] | None:
+        """
+        The hot path of `request()` called with a method and a URL only: the
+        request `build_request` would make and the engine's arguments for
+        `send` on the direct path, when both paths apply (no auth of any
+        kind, no event hooks, one engine for every URL); else None.
+        """
+        if self._engine is None or self._auth is not None:
+            return None
+        hooks = self._event_hooks
+        if hooks["request"] or hooks["response"] or self._state is ClientState.CLOSED:
+            return None
+        request = self._plain_request(method, url)
+        if request is None or request.url._uri.userinfo:
+            return None
+        self._state = ClientState.OPENED
+        timeout = self._timeout
+        arguments = (
+            request.method,
+            str(request.url),
+            request.headers.raw,
+            None,
+            (timeout.connect, timeout.read, timeout.write, timeout.pool),
+            self.follow_redirects,
+            self.max_redirects,
+            False,
+        )
+        return request, arguments
 
     def _merge_url(self, url: URL | str) -> URL:
         merge_url = URL(url)
@@ -590,6 +632,28 @@ class BaseClient:
 
     def _build_response(self, request: Request, raw: typing.Any) -> Response:
         head, elapsed, final, history_raw, next_raw, reader = raw
+        if (
+            final is None
+            and not history_raw
+            and next_raw is None
+            and reader is None
+            and not _engine_has_set_cookie(head[3])
+            and not logger.isEnabledFor(logging.INFO)
+        ):
+            # One read response and nothing else: what the general path below
+            # builds for it, without its steps that would do nothing.
+            status, version, reason, headers, body, downloaded = head
+            return Response._from_engine(
+                status,
+                headers,
+                body,
+                request=request,
+                http_version=version,
+                reason_phrase=reason,
+                elapsed=datetime.timedelta(seconds=elapsed),
+                default_encoding=self._default_encoding,
+                num_bytes_downloaded=downloaded,
+            )
         default_encoding = self._default_encoding
         history: list[Response] = []
         for index, (sent, hop) in enumerate(history_raw):
@@ -598,7 +662,7 @@ class BaseClient:
                 hop, request=hop_request, elapsed=0.0, default_encoding=default_encoding
             )
             hop_response.history = list(history)
-            if _has_set_cookie(hop[3]):
+            if _engine_has_set_cookie(hop[3]):
                 self.cookies.extract_cookies(hop_response)
             history.append(hop_response)
         final_request = request if final is None else Request(final[0], final[1], headers=final[2])
@@ -622,7 +686,7 @@ class BaseClient:
                 stream=request.stream if keep_body else ByteStream(b""),
                 extensions=request.extensions,
             )
-        if _has_set_cookie(head[3]):
+        if _engine_has_set_cookie(head[3]):
             self.cookies.extract_cookies(response)
         if logger.isEnabledFor(logging.INFO):
             # One line per hop, as the pipeline (and httpx) logs them.
@@ -660,6 +724,29 @@ class Client(BaseClient):
         timeout: typing.Any = USE_CLIENT_DEFAULT,
         extensions: dict[str, typing.Any] | None = None,
     ) -> Response:
+        if (
+            content is None
+            and data is None
+            and files is None
+            and json is None
+            and params is None
+            and headers is None
+            and cookies is None
+            and extensions is None
+            and auth is USE_CLIENT_DEFAULT
+            and follow_redirects is USE_CLIENT_DEFAULT
+            and timeout is USE_CLIENT_DEFAULT
+        ):
+            plain = self._plain_direct(method, url)
+            if plain is not None:
+                # What build_request() + send() do for it, in one step.
+                request, arguments = plain
+                try:
+                    assert self._engine is not None
+                    return self._build_response(request, run_sync(self._engine, arguments))
+                except RequestError as exc:
+                    exc.request = request
+                    raise
         if cookies is not None:
             warnings.warn(PER_REQUEST_COOKIES_DEPRECATED, DeprecationWarning, stacklevel=2)
         request = self.build_request(
@@ -903,6 +990,30 @@ class AsyncClient(BaseClient):
         timeout: typing.Any = USE_CLIENT_DEFAULT,
         extensions: dict[str, typing.Any] | None = None,
     ) -> Response:
+        if (
+            content is None
+            and data is None
+            and files is None
+            and json is None
+            and params is None
+            and headers is None
+            and cookies is None
+            and extensions is None
+            and auth is USE_CLIENT_DEFAULT
+            and follow_redirects is USE_CLIENT_DEFAULT
+            and timeout is USE_CLIENT_DEFAULT
+        ):
+            plain = self._plain_direct(method, url)
+            if plain is not None:
+                # What build_request() + send() do for it, in one step.
+                request, arguments = plain
+                try:
+                    assert self._engine is not None
+                    pending = self._engine.start(*arguments)
+                    return self._build_response(request, await wait_async(pending))
+                except RequestError as exc:
+                    exc.request = request
+                    raise
         if cookies is not None:
             warnings.warn(PER_REQUEST_COOKIES_DEPRECATED, DeprecationWarning, stacklevel=2)
         request = self.build_request(

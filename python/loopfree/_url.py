@@ -213,7 +213,12 @@ class URL:
         return isinstance(other, URL | str) and str(self) == str(URL(other))
 
     def __str__(self) -> str:
-        return str(self._uri)
+        # A URL never changes, and clients share parsed ones (the engine
+        # takes the text of each request's URL): build the text once.
+        text: str | None = self.__dict__.get("_text")
+        if text is None:
+            text = self.__dict__["_text"] = str(self._uri)
+        return text
 
     def __repr__(self) -> str:
         userinfo = self._uri.userinfo

@@ -52,6 +52,9 @@ def can_block() -> bool:
     (`Engine.send`): not under gevent or eventlet, whose hub must keep
     running other greenlets meanwhile.
     """
+    modules = sys.modules
+    if "gevent.monkey" not in modules and "eventlet.patcher" not in modules:
+        return True  # the usual case, without two calls
     return not _gevent_patched() and not _eventlet_patched()
 
 
@@ -132,15 +135,23 @@ def _wait_gevent(pending: Pending) -> typing.Any:
 
 async def wait_async(pending: Pending) -> typing.Any:
     """Wait for `pending` from a coroutine on asyncio (any loop) or trio."""
-    try:
-        library = sniffio.current_async_library()
-    except sniffio.AsyncLibraryNotFoundError:
-        library = "asyncio"
-    if library == "trio":
-        return await _wait_trio(pending)
+    loop = asyncio._get_running_loop()
+    if (
+        loop is None
+        or sniffio.thread_local.name is not None
+        or sniffio.current_async_library_cvar.get() is not None
+    ):
+        # Not plain asyncio (trio, or a library named through sniffio); with
+        # a running loop and neither set, sniffio would answer "asyncio".
+        try:
+            library = sniffio.current_async_library()
+        except sniffio.AsyncLibraryNotFoundError:
+            library = "asyncio"
+        if library == "trio":
+            return await _wait_trio(pending)
+        loop = asyncio.get_running_loop()
     # asyncio, inline (one coroutine per request fewer): a future on the
     # running loop, resolved through the loop's inbox.
-    loop = asyncio.get_running_loop()
     future: asyncio.Future[None] = loop.create_future()
     pending.add_done_callback(functools.partial(_inbox(loop).push, future))
     try:
@@ -202,10 +213,19 @@ _inboxes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopInbox] = (
 
 
 def _inbox(loop: asyncio.AbstractEventLoop) -> _LoopInbox:
+    global _last_inbox
+    last = _last_inbox
+    if last is not None and last._loop() is loop:
+        return last  # the usual case: the same loop as the previous request
     inbox = _inboxes.get(loop)
     if inbox is None:
         inbox = _inboxes[loop] = _LoopInbox(loop)
+    _last_inbox = inbox
     return inbox
+
+
+# The inbox found last (it holds its loop weakly, so this keeps no loop alive).
+_last_inbox: _LoopInbox | None = None
 
 
 async def _wait_trio(pending: Pending) -> typing.Any:

@@ -640,6 +640,84 @@ def test_direct_path_is_kept_for_plain_requests(server: typing.Any) -> None:
     client.close()
 
 
+# Regression guard for request()'s hot path (BaseClient._plain_direct): a call
+# with only a method and a URL must behave as build_request() + send(), also
+# when the client was changed after it was built.
+def _set_auth(client: typing.Any) -> None:
+    client.auth = ("user", "secret")
+
+
+def _add_hook(client: typing.Any) -> None:
+    client.event_hooks["request"].append(lambda request: request.headers.update({"x-hook": "1"}))
+
+
+def _follow(client: typing.Any) -> None:
+    client.follow_redirects = True
+
+
+def _set_cookie_later(client: typing.Any) -> None:
+    client.cookies.set("late", "cookie")
+
+
+CLIENT_CHANGES: dict[str, typing.Any] = {
+    "none": lambda client: None,
+    "auth": _set_auth,
+    "hook": _add_hook,
+    "follow": _follow,
+    "cookie": _set_cookie_later,
+}
+
+
+@pytest.mark.parametrize("change", CLIENT_CHANGES.values(), ids=CLIENT_CHANGES.keys())
+@pytest.mark.parametrize("path", ["/echo_headers", "/redirect_to?url=/echo_headers"])
+def test_plain_request_is_build_request_and_send(server: typing.Any, change, path) -> None:
+    with loopfree.Client() as client:
+        change(client)
+        url = server.url + path
+        fast = client.get(url)
+        general = client.send(client.build_request("GET", url))
+    assert fast.status_code == general.status_code
+    assert fast.content == general.content
+    assert [r.status_code for r in fast.history] == [r.status_code for r in general.history]
+    assert str(fast.request.url) == str(general.request.url)
+    assert fast.request.headers.raw == general.request.headers.raw
+    assert fast.request.extensions == general.request.extensions
+    assert fast.extensions == general.extensions
+    assert fast.elapsed > datetime.timedelta(0)
+
+
+def test_plain_request_with_userinfo_sends_basic_auth(server: typing.Any) -> None:
+    url = server.url.replace("http://", "http://user:secret@") + "/echo_headers"
+    with loopfree.Client() as client:
+        assert client.get(url).json()["authorization"] == "Basic dXNlcjpzZWNyZXQ="
+
+
+def test_plain_request_on_a_closed_client_raises(server: typing.Any) -> None:
+    client = loopfree.Client()
+    client.close()
+    with pytest.raises(RuntimeError, match="client has been closed"):
+        client.get(server.url + "/")
+
+
+def test_plain_async_request_is_build_request_and_send(server: typing.Any) -> None:
+    async def main() -> None:
+        async def hook(request: loopfree.Request) -> None:
+            request.headers["x-hook"] = "1"
+
+        async with loopfree.AsyncClient() as client:
+            client.event_hooks["request"].append(hook)
+            url = server.url + "/echo_headers"
+            fast = await client.get(url)
+            general = await client.send(client.build_request("GET", url))
+            assert fast.json() == general.json()
+            assert fast.json()["x-hook"] == "1"
+            assert fast.request.headers.raw == general.request.headers.raw
+        with pytest.raises(RuntimeError, match="client has been closed"):
+            await client.get(server.url + "/")
+
+    asyncio.run(main())
+
+
 def test_explicit_http_transport_keeps_the_direct_path() -> None:
     assert loopfree.Client(transport=HTTPTransport())._engine is not None
     assert loopfree.Client(transport=HTTPTransport(retries=1))._engine is None

@@ -96,7 +96,8 @@ def _has_set_cookie(raw_headers: list[tuple[bytes, bytes]]) -> bool:
 
 def _engine_has_set_cookie(raw_headers: list[tuple[bytes, bytes]]) -> bool:
     """`_has_set_cookie` for the engine's headers, whose names are lower-case."""
-    for name, _ in raw_headers:
+    # A plain loop: no generator object per response on the hot path.
+    for name, _ in raw_headers:  # noqa: SIM110
         if name in _SET_COOKIE:
             return True
     return False
@@ -450,7 +451,9 @@ class BaseClient:
         extensions = {"timeout": self._timeout.as_dict()}
         return Request._plain(method, merged_url, client_headers._raw, extensions)
 
-    def _plain_direct(self, method: str, url: URL | str) -> tuple[Request, tuple[typing.Any, ...]] | None:
+    def _plain_direct(
+        self, method: str, url: URL | str
+    ) -> tuple[Request, tuple[typing.Any, ...]] | None:
         """
         The hot path of `request()` called with a method and a URL only: the
         request `build_request` would make and the engine's arguments for

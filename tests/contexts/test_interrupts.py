@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from contexts_support import (
     CHILD_PRELUDE,
     PYTHON,

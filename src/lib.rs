@@ -14,6 +14,7 @@ mod body_sender;
 mod bytes_fill;
 mod connect;
 mod decode;
+mod doorbell;
 mod engine;
 mod errors;
 mod exchange;
@@ -52,6 +53,7 @@ fn loopfree_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<engine::Engine>()?;
     m.add_class::<pending::Pending>()?;
+    m.add_class::<doorbell::Doorbell>()?;
     m.add_class::<body_reader::BodyReader>()?;
     m.add_class::<body_sender::BodySender>()?;
     m.add_function(wrap_pyfunction!(abandoned_runtimes, m)?)?;

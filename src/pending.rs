@@ -4,7 +4,9 @@
 //! woken in the way that suits it:
 //! - sync code blocks in [`Pending::wait`] on a condition variable, without the
 //!   GIL, and still runs Python signal handlers every few milliseconds;
-//! - async code and gevent register a callback with
+//! - asyncio code has the runtime ring its loop's [`Doorbell`]
+//!   ([`Pending::ring_when_done`]), without the GIL;
+//! - trio, gevent and eventlet register a callback with
 //!   [`Pending::add_done_callback`] that wakes their loop or hub from the
 //!   completion thread.
 //!
@@ -21,6 +23,7 @@ use futures_util::FutureExt;
 use pyo3::prelude::*;
 
 use crate::bytes_fill::bytes_filled_by;
+use crate::doorbell::{Bell, Doorbell};
 use crate::errors::{Error, ErrorKind};
 use crate::exchange::{self, Outcome};
 use crate::gil;
@@ -29,8 +32,16 @@ use crate::runtime::{self, Callback, ProcessRuntime};
 /// How often a sync wait wakes to run Python signal handlers (Ctrl-C).
 const SIGNAL_CHECK_INTERVAL: Duration = Duration::from_millis(20);
 
+/// Who is told when a request finishes.
+enum Waiter {
+    /// Called with the GIL on the completion thread (gevent, eventlet, trio).
+    Callback(Callback),
+    /// Rung from the runtime without the GIL (asyncio loops).
+    Bell(Arc<Bell>, u64),
+}
+
 enum Slot {
-    Running { callback: Option<Callback> },
+    Running { waiter: Option<Waiter> },
     Done(Box<Result<Outcome, Error>>),
     Taken,
 }
@@ -43,7 +54,7 @@ struct Shared {
 impl Shared {
     fn new() -> Arc<Self> {
         Arc::new(Self {
-            slot: Mutex::new(Slot::Running { callback: None }),
+            slot: Mutex::new(Slot::Running { waiter: None }),
             ready: Condvar::new(),
         })
     }
@@ -58,20 +69,22 @@ impl Shared {
 
     /// Store the outcome (first writer wins) and wake the caller.
     pub fn complete(&self, outcome: Result<Outcome, Error>, runtime: &ProcessRuntime) {
-        let callback = {
+        let waiter = {
             let mut slot = self.lock();
             match &mut *slot {
-                Slot::Running { callback } => {
-                    let callback = callback.take();
+                Slot::Running { waiter } => {
+                    let waiter = waiter.take();
                     *slot = Slot::Done(Box::new(outcome));
-                    callback
+                    waiter
                 }
                 Slot::Done(_) | Slot::Taken => return,
             }
         };
         self.ready.notify_all();
-        if let Some(callback) = callback {
-            runtime.run_callback(callback);
+        match waiter {
+            Some(Waiter::Callback(callback)) => runtime.run_callback(callback),
+            Some(Waiter::Bell(bell, token)) => bell.ring(token),
+            None => {}
         }
     }
 
@@ -235,6 +248,19 @@ impl Pending {
         })
     }
 
+    /// Store `waiter` to be told at completion; returned instead when the
+    /// request is done already (the caller tells it now).
+    fn set_waiter(&self, waiter: Waiter) -> Option<Waiter> {
+        let mut slot = self.shared.lock();
+        match &mut *slot {
+            Slot::Running { waiter: stored } => {
+                *stored = Some(waiter);
+                None
+            }
+            Slot::Done(_) | Slot::Taken => Some(waiter),
+        }
+    }
+
     fn take_result(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let taken = {
             let mut slot = self.shared.lock();
@@ -297,20 +323,20 @@ impl Pending {
     /// Run `callback()` (with the GIL, on the completion thread) once the
     /// request is done; at once, on this thread, if it is done already.
     fn add_done_callback(&self, py: Python<'_>, callback: Py<PyAny>) -> PyResult<()> {
-        let run_now = {
-            let mut slot = self.shared.lock();
-            match &mut *slot {
-                Slot::Running { callback: stored } => {
-                    *stored = Some(callback);
-                    None
-                }
-                Slot::Done(_) | Slot::Taken => Some(callback),
-            }
-        };
-        if let Some(callback) = run_now {
+        if let Some(Waiter::Callback(callback)) = self.set_waiter(Waiter::Callback(callback)) {
             callback.call0(py)?;
         }
         Ok(())
+    }
+
+    /// Ring `doorbell` with `token` once the request is done (from the
+    /// runtime, without the GIL); at once if it is done already.
+    fn ring_when_done(&self, doorbell: &Doorbell, token: u64) {
+        if let Some(Waiter::Bell(bell, token)) =
+            self.set_waiter(Waiter::Bell(doorbell.bell(), token))
+        {
+            bell.ring(token);
+        }
     }
 
     /// Cancel the request: the task is dropped on the runtime, which closes
@@ -319,23 +345,23 @@ impl Pending {
     // `_py`: the GIL is held, so the callback can be released right here.
     fn cancel(&self, _py: Python<'_>) {
         self.abort.abort();
-        let callback = {
+        let waiter = {
             let mut slot = self.shared.lock();
             match &mut *slot {
-                Slot::Running { callback } => {
-                    let callback = callback.take();
+                Slot::Running { waiter } => {
+                    let waiter = waiter.take();
                     *slot = Slot::Done(Box::new(Err(Error::new(
                         ErrorKind::Cancelled,
                         "the request was cancelled",
                     ))));
-                    callback
+                    waiter
                 }
                 Slot::Done(_) | Slot::Taken => None,
             }
         };
         self.shared.ready.notify_all();
         // Release the callback (and the loop it references) while we hold the GIL.
-        drop(callback);
+        drop(waiter);
     }
 
     fn done(&self) -> bool {

@@ -11,8 +11,9 @@
 //! exist and hang) and starts a fresh one.
 //!
 //! The runtime also owns the *completion thread*: the one thread that takes the
-//! GIL to run Python wake-up callbacks (asyncio `call_soon_threadsafe`, trio
-//! tokens, gevent watchers). Tokio workers never take the GIL, so a Python
+//! GIL to run Python wake-up callbacks (trio tokens, gevent watchers, asyncio
+//! loops that cannot watch a file descriptor; other asyncio loops are woken
+//! through a `Doorbell` without the GIL). Tokio workers never take the GIL, so a Python
 //! thread holding it cannot stall network I/O, and callbacks finished close
 //! together are run under one GIL acquisition.
 

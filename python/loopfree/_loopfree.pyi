@@ -11,6 +11,8 @@ class Pending:
         """Block without the GIL, running signal handlers; cancel if one raises."""
     def add_done_callback(self, callback: Any, /) -> None:
         """Call `callback()` on the completion thread once done (now, if done)."""
+    def ring_when_done(self, doorbell: Doorbell, token: int, /) -> None:
+        """Ring `doorbell` with `token` from the runtime once done (now, if done)."""
     def cancel(self) -> None:
         """Abort the task; its connection is closed, not pooled."""
     def done(self) -> bool: ...
@@ -18,6 +20,14 @@ class Pending:
         """The outcome once done, or the mapped loopfree exception."""
     @property
     def runtime_pid(self) -> int: ...
+
+class Doorbell:
+    """A socket an asyncio loop watches; finished requests ring it without the GIL."""
+
+    def __init__(self) -> None: ...
+    def fileno(self) -> int: ...
+    def take(self) -> list[int]:
+        """The tokens rung since the last call, the socket emptied."""
 
 class BodyReader:
     """The body of a streamed response."""

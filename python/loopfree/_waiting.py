@@ -24,11 +24,14 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import sys
 import typing
 import weakref
 
 import sniffio
+
+from ._loopfree import Doorbell
 
 if typing.TYPE_CHECKING:
     from ._loopfree import Pending
@@ -153,32 +156,77 @@ async def wait_async(pending: Pending) -> typing.Any:
     # asyncio, inline (one coroutine per request fewer): a future on the
     # running loop, resolved through the loop's inbox.
     future: asyncio.Future[None] = loop.create_future()
-    pending.add_done_callback(functools.partial(_inbox(loop).push, future))
+    inbox = _inbox(loop)
+    token = inbox.expect(future, pending)
     try:
         await future
     except BaseException:
         # Cancelled (task cancel, wait_for timeout, loop shutdown): drop the
         # Rust request so its half-read connection is closed, not pooled.
         pending.cancel()
+        inbox.forget(token)
         raise
     return pending.result()
 
 
 class _LoopInbox:
     """
-    Wake-ups for one asyncio loop, batched: the completion thread appends a
-    finished request's future and schedules one `drain` on the loop for as
-    many as arrive before it runs (one self-pipe write and one loop wake-up
-    per batch, not per request). It refers to its loop weakly and lives in a
-    weak mapping keyed by the loop, so no loop is kept alive by loopfree.
+    Wake-ups for one asyncio loop. Where the loop can watch a file descriptor
+    (asyncio's selector loops, uvloop), a finished request rings the inbox's
+    `Doorbell` from the runtime, without the GIL, and one reader callback
+    resolves every future rung since it last ran. Elsewhere the completion
+    thread appends finished futures and schedules one `drain` per batch with
+    `call_soon_threadsafe`. Either way it refers to its loop weakly and lives
+    in a weak mapping keyed by the loop, so no loop is kept alive by loopfree;
+    the doorbell's socket closes when the loop is collected.
     """
 
-    __slots__ = ("__weakref__", "_futures", "_loop", "_scheduled")
+    __slots__ = (
+        "__weakref__",
+        "_doorbell",
+        "_expected",
+        "_futures",
+        "_loop",
+        "_next_token",
+        "_scheduled",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = weakref.ref(loop)
         self._futures: list[asyncio.Future[None]] = []
         self._scheduled = False
+        self._expected: dict[int, asyncio.Future[None]] = {}
+        self._next_token = 0
+        self._doorbell: Doorbell | None = Doorbell()
+        try:
+            loop.add_reader(self._doorbell.fileno(), self._answer)
+        except NotImplementedError:
+            self._doorbell = None  # a loop without add_reader: the completion thread
+
+    def expect(self, future: asyncio.Future[None], pending: Pending) -> int:
+        """Resolve `future` when `pending` is done; returns its token."""
+        doorbell = self._doorbell
+        if doorbell is None:
+            pending.add_done_callback(functools.partial(self.push, future))
+            return -1
+        token = self._next_token
+        self._next_token = token + 1
+        self._expected[token] = future
+        pending.ring_when_done(doorbell, token)
+        return token
+
+    def forget(self, token: int) -> None:
+        """The caller stopped waiting (cancelled)."""
+        self._expected.pop(token, None)
+
+    def _answer(self) -> None:
+        """On the loop, when the doorbell rang."""
+        assert self._doorbell is not None
+        expected = self._expected
+        for token in self._doorbell.take():
+            future = expected.pop(token, None)
+            if future is not None and not future.done():
+                future.set_result(None)
 
     def push(self, future: asyncio.Future[None]) -> None:
         """On the completion thread (with the GIL)."""
@@ -226,6 +274,16 @@ def _inbox(loop: asyncio.AbstractEventLoop) -> _LoopInbox:
 
 # The inbox found last (it holds its loop weakly, so this keeps no loop alive).
 _last_inbox: _LoopInbox | None = None
+
+
+def _forget_inboxes() -> None:
+    # A forked child must not share its parent's doorbell sockets.
+    global _last_inbox
+    _last_inbox = None
+    _inboxes.clear()
+
+
+os.register_at_fork(after_in_child=_forget_inboxes)
 
 
 async def _wait_trio(pending: Pending) -> typing.Any:

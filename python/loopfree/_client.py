@@ -451,14 +451,12 @@ class BaseClient:
         extensions = {"timeout": self._timeout.as_dict()}
         return Request._plain(method, merged_url, client_headers._raw, extensions)
 
-    def _plain_direct(
-        self, method: str, url: URL | str
-    ) -> tuple[Request, tuple[typing.Any, ...]] | None:
+    def _plain_direct(self, method: str, url: URL | str) -> Request | None:
         """
         The hot path of `request()` called with a method and a URL only: the
-        request `build_request` would make and the engine's arguments for
-        `send` on the direct path, when both paths apply (no auth of any
-        kind, no event hooks, one engine for every URL); else None.
+        request `build_request` would make, when `send` would take the direct
+        path for it (no auth of any kind, no event hooks, one engine for every
+        URL); else None. See `_direct_arguments`.
         """
         if self._engine is None or self._auth is not None:
             return None
@@ -469,18 +467,22 @@ class BaseClient:
         if request is None or request.url._uri.userinfo:
             return None
         self._state = ClientState.OPENED
+        return request
+
+    def _direct_arguments(self, request: Request) -> tuple[typing.Any, ...]:
+        """The engine's arguments for a request from `_plain_direct`."""
         timeout = self._timeout
-        arguments = (
+        return (
             request.method,
             str(request.url),
-            request.headers.raw,
+            # The engine only reads the list: no copy (`headers.raw` makes one).
+            request.headers._raw,
             None,
             (timeout.connect, timeout.read, timeout.write, timeout.pool),
             self.follow_redirects,
             self.max_redirects,
             False,
         )
-        return request, arguments
 
     def _merge_url(self, url: URL | str) -> URL:
         merge_url = URL(url)
@@ -740,13 +742,13 @@ class Client(BaseClient):
             and follow_redirects is USE_CLIENT_DEFAULT
             and timeout is USE_CLIENT_DEFAULT
         ):
-            plain = self._plain_direct(method, url)
-            if plain is not None:
+            request = self._plain_direct(method, url)
+            if request is not None:
                 # What build_request() + send() do for it, in one step.
-                request, arguments = plain
                 try:
                     assert self._engine is not None
-                    return self._build_response(request, run_sync(self._engine, arguments))
+                    raw = run_sync(self._engine, self._direct_arguments(request))
+                    return self._build_response(request, raw)
                 except RequestError as exc:
                     exc.request = request
                     raise
@@ -1006,13 +1008,13 @@ class AsyncClient(BaseClient):
             and follow_redirects is USE_CLIENT_DEFAULT
             and timeout is USE_CLIENT_DEFAULT
         ):
-            plain = self._plain_direct(method, url)
-            if plain is not None:
-                # What build_request() + send() do for it, in one step.
-                request, arguments = plain
+            request = self._plain_direct(method, url)
+            if request is not None:
+                # What build_request() + send() do for it, in one step (the
+                # arguments are not kept alive while the request is out).
                 try:
                     assert self._engine is not None
-                    pending = self._engine.start(*arguments)
+                    pending = self._engine.start(*self._direct_arguments(request))
                     return self._build_response(request, await wait_async(pending))
                 except RequestError as exc:
                     exc.request = request

@@ -30,6 +30,11 @@ RequestExtensions = Mapping[str, typing.Any]
 _METHODS_WITH_BODY = frozenset(("POST", "PUT", "PATCH"))
 
 
+# The stream of every body-less request from `Request._plain` (a ByteStream
+# never changes, and one object per request would only feed the GC).
+_EMPTY_STREAM = ByteStream(b"")
+
+
 class Request:
     def __init__(
         self,
@@ -102,7 +107,7 @@ class Request:
         self.headers = Headers._from_raw(raw)
         self.extensions = extensions
         self._content = b""
-        self.stream = ByteStream(b"")
+        self.stream = _EMPTY_STREAM
         return self
 
     def _prepare(self, default_headers: dict[str, str]) -> None:

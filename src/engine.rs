@@ -23,7 +23,7 @@ use crate::connect::ConnectClockLayer;
 use crate::errors::{Error, ErrorKind};
 use crate::exchange::{self, Options, Outcome, RequestSpec, Timeouts};
 use crate::pending::{self, Pending};
-use crate::runtime::{self, Semaphore};
+use crate::runtime::{self, ProcessRuntime, Semaphore};
 use crate::tls::{self, TlsSettings};
 
 /// Settings needed to (re)build the pool; kept to rebuild it after a fork.
@@ -250,11 +250,12 @@ fn parse_url(url: &str) -> Result<Url, Error> {
 }
 
 impl Engine {
-    /// The pool for this process, rebuilt after a fork.
-    fn pool(&self) -> Result<Arc<Pool>, Error> {
+    /// The pool for this process (whose runtime is `runtime`), rebuilt after
+    /// a fork. (The runtime's pid was read once for this request.)
+    fn pool(&self, runtime: &ProcessRuntime) -> Result<Arc<Pool>, Error> {
         let current = self.pool.load_full();
         if let Some(pool) = &current {
-            if runtime::belongs_to_this_process(pool.pid) {
+            if pool.pid == runtime.pid() {
                 return Ok(pool.clone());
             }
         }
@@ -290,6 +291,7 @@ impl Engine {
     #[allow(clippy::too_many_arguments)]
     fn exchange(
         &self,
+        runtime: &ProcessRuntime,
         method: &str,
         url: &str,
         headers: &Bound<'_, PyAny>,
@@ -343,7 +345,7 @@ impl Engine {
             headers,
             body,
         };
-        let pool = self.pool()?;
+        let pool = self.pool(runtime)?;
         let client = pool.client.clone();
         let limiter = pool.limiter.clone();
         Ok(async move {
@@ -433,7 +435,9 @@ impl Engine {
         max_redirects: usize,
         stream: bool,
     ) -> PyResult<Pending> {
+        let runtime = runtime::current()?;
         let work = self.exchange(
+            &runtime,
             method,
             url,
             headers,
@@ -444,7 +448,7 @@ impl Engine {
             stream,
             false,
         )?;
-        Ok(Pending::spawn(work)?)
+        Ok(Pending::spawn_on(runtime, work))
     }
 
     /// The same request as `start`, run to completion by the calling thread
@@ -464,7 +468,9 @@ impl Engine {
         max_redirects: usize,
         stream: bool,
     ) -> PyResult<Py<PyAny>> {
+        let runtime = runtime::current()?;
         let work = self.exchange(
+            &runtime,
             method,
             url,
             headers,
@@ -475,7 +481,7 @@ impl Engine {
             stream,
             !stream,
         )?;
-        pending::run_blocking(py, work)
+        pending::run_blocking(py, runtime, work)
     }
 
     /// Drop the pool: idle connections close. In-flight requests finish on

@@ -49,6 +49,10 @@ enum Slot {
 struct Shared {
     slot: Mutex<Slot>,
     ready: Condvar,
+    /// Threads blocked in `Pending::wait` (changed under `slot`'s lock): the
+    /// condition variable is signalled only for them (a notify is a syscall
+    /// even with nobody waiting, and async callers never wait on it).
+    sleepers: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -56,6 +60,7 @@ impl Shared {
         Arc::new(Self {
             slot: Mutex::new(Slot::Running { waiter: None }),
             ready: Condvar::new(),
+            sleepers: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 
@@ -80,11 +85,20 @@ impl Shared {
                 Slot::Done(_) | Slot::Taken => return,
             }
         };
-        self.ready.notify_all();
+        self.wake_sleepers();
         match waiter {
             Some(Waiter::Callback(callback)) => runtime.run_callback(callback),
             Some(Waiter::Bell(bell, token)) => bell.ring(token),
             None => {}
+        }
+    }
+
+    /// Wake threads in `Pending::wait`; call after changing the slot. A
+    /// sleeper registers under the lock before it checks the slot, so one
+    /// that has not seen the change is counted here.
+    fn wake_sleepers(&self) {
+        if self.sleepers.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            self.ready.notify_all();
         }
     }
 
@@ -98,11 +112,10 @@ impl Shared {
 /// thread), and Python signal handlers run every few milliseconds; if one
 /// raises (KeyboardInterrupt), the request is dropped and the exception
 /// propagates. A panic in `work` becomes a `TransportError`.
-pub fn run_blocking<F>(py: Python<'_>, work: F) -> PyResult<Py<PyAny>>
+pub fn run_blocking<F>(py: Python<'_>, runtime: Arc<ProcessRuntime>, work: F) -> PyResult<Py<PyAny>>
 where
     F: Future<Output = Result<Outcome, Error>> + Send + 'static,
 {
-    let runtime = runtime::current()?;
     // The exchange runs as a task next to the connection tasks, so that
     // waking one another stays in the scheduler's queue; only its end wakes
     // this thread (measured: a 16 MiB body read as the `block_on` future
@@ -230,7 +243,14 @@ impl Pending {
     where
         F: Future<Output = Result<Outcome, Error>> + Send + 'static,
     {
-        let runtime = runtime::current()?;
+        Ok(Self::spawn_on(runtime::current()?, work))
+    }
+
+    /// `spawn` on `runtime`, this process's (from `runtime::current`).
+    pub fn spawn_on<F>(runtime: Arc<ProcessRuntime>, work: F) -> Self
+    where
+        F: Future<Output = Result<Outcome, Error>> + Send + 'static,
+    {
         let shared = Shared::new();
         let task_shared = shared.clone();
         let task_runtime = runtime.clone();
@@ -241,11 +261,11 @@ impl Pending {
                 .unwrap_or_else(|payload| Err(Error::from_panic(&*payload)));
             task_shared.complete(outcome, &task_runtime);
         });
-        Ok(Self {
+        Self {
             shared,
             abort,
             runtime,
-        })
+        }
     }
 
     /// Store `waiter` to be told at completion; returned instead when the
@@ -292,7 +312,9 @@ impl Pending {
     fn wait(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         loop {
             let (done, entry) = gil::without_gil(py, || {
+                let sleepers = &self.shared.sleepers;
                 let slot = self.shared.lock();
+                sleepers.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let (slot, _) = self
                     .shared
                     .ready
@@ -300,6 +322,7 @@ impl Pending {
                         matches!(s, Slot::Running { .. })
                     })
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
+                sleepers.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                 let done = !matches!(&*slot, Slot::Running { .. });
                 drop(slot);
                 // About to re-take the GIL. Once the interpreter exits, a
@@ -359,7 +382,7 @@ impl Pending {
                 Slot::Done(_) | Slot::Taken => None,
             }
         };
-        self.shared.ready.notify_all();
+        self.shared.wake_sleepers();
         // Release the callback (and the loop it references) while we hold the GIL.
         drop(waiter);
     }

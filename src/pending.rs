@@ -232,7 +232,7 @@ impl<T> Drop for AbortOnDrop<T> {
 #[pyclass(frozen, module = "loopfree._loopfree")]
 pub struct Pending {
     shared: Arc<Shared>,
-    abort: tokio::task::AbortHandle,
+    abort: runtime::AbortHandle,
     runtime: Arc<ProcessRuntime>,
 }
 

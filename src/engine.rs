@@ -348,11 +348,11 @@ impl Engine {
         let pool = self.pool(runtime)?;
         let client = pool.client.clone();
         let limiter = pool.limiter.clone();
-        Ok(async move {
-            exchange::run(client, limiter, spec, streamed, options)
-                .await
-                .map(Outcome::Exchange)
-        })
+        // Boxed at once: the exchange's state machine is ~2 KiB, and the future
+        // is moved several times on its way into a task, each move a memcpy
+        // (perf: memmove under Pending::spawn_on, ~1.6 % of the loop thread).
+        let exchange = Box::pin(exchange::run(client, limiter, spec, streamed, options));
+        Ok(async move { exchange.await.map(Outcome::Exchange) })
     }
 }
 

@@ -100,7 +100,7 @@ class Request:
         method = method.upper()
         self.method = method
         self.url = url
-        raw = [(b"Host", url.netloc)] if url.host else []
+        raw = [url._host_header()] if url.host else []
         if method in _METHODS_WITH_BODY:
             raw.append((b"Content-Length", b"0"))
         raw.extend(headers_raw)

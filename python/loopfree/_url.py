@@ -140,6 +140,13 @@ class URL:
         """The port, or None when absent or the default of the scheme."""
         return self._uri.port
 
+    def _host_header(self) -> tuple[bytes, bytes]:
+        """The Host header for this URL, made once (clients share URLs)."""
+        header: tuple[bytes, bytes] | None = self.__dict__.get("_host")
+        if header is None:
+            header = self.__dict__["_host"] = (b"Host", self.netloc)
+        return header
+
     @property
     def netloc(self) -> bytes:
         """`host` or `host:port` as encoded bytes, as sent in a Host header."""

@@ -469,6 +469,23 @@ impl Engine {
         stream: bool,
     ) -> PyResult<Py<PyAny>> {
         let runtime = runtime::current()?;
+        let Some(driving) = runtime.try_drive() else {
+            // Another thread is driving the runtime already: hand the request
+            // to it (or to the driver thread) and sleep until it is done.
+            let work = self.exchange(
+                &runtime,
+                method,
+                url,
+                headers,
+                body,
+                timeouts,
+                follow_redirects,
+                max_redirects,
+                stream,
+                false,
+            )?;
+            return Pending::spawn_on(runtime, work).wait(py);
+        };
         let work = self.exchange(
             &runtime,
             method,
@@ -481,7 +498,9 @@ impl Engine {
             stream,
             !stream,
         )?;
-        pending::run_blocking(py, runtime, work)
+        let outcome = pending::run_blocking(py, runtime.clone(), work);
+        drop(driving);
+        outcome
     }
 
     /// Drop the pool: idle connections close. In-flight requests finish on

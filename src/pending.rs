@@ -309,7 +309,7 @@ impl Pending {
     /// Block until the response arrives, without the GIL. Signal handlers run
     /// every few milliseconds; if one raises (KeyboardInterrupt), the request
     /// is cancelled and the exception propagates.
-    fn wait(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+    pub fn wait(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         loop {
             let (done, entry) = gil::without_gil(py, || {
                 let sleepers = &self.shared.sleepers;

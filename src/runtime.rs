@@ -41,6 +41,19 @@ pub struct ProcessRuntime {
     /// sync caller does.
     driver: Option<Arc<Driver>>,
     callbacks: mpsc::Sender<Callback>,
+    /// Sync callers driving the runtime in `block_on` now (0 or 1).
+    sync_drivers: AtomicUsize,
+}
+
+/// A sync caller's claim on driving the runtime; released when dropped.
+pub struct DrivingGuard<'a>(&'a ProcessRuntime);
+
+impl Drop for DrivingGuard<'_> {
+    fn drop(&mut self) {
+        if self.0.driver.is_some() {
+            self.0.sync_drivers.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
 }
 
 /// The driver thread of a current-thread runtime.
@@ -210,6 +223,7 @@ fn start(pid: u32) -> Result<Arc<ProcessRuntime>, Error> {
         runtime,
         driver: driver.clone(),
         callbacks: sender,
+        sync_drivers: AtomicUsize::new(0),
     });
     if let Some(driver) = driver {
         let runtime = Arc::downgrade(&fresh);
@@ -391,6 +405,19 @@ impl ProcessRuntime {
     /// not be inside the runtime, and must have released the GIL.
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
+    }
+
+    /// Claim the runtime for a sync caller that will drive it in `block_on`;
+    /// None while another sync caller does (then the request is better
+    /// spawned: one thread driving many requests batches their I/O, where
+    /// callers taking turns at driving hand the runtime over at every
+    /// response). Always granted with a multi-thread runtime.
+    pub fn try_drive(&self) -> Option<DrivingGuard<'_>> {
+        if self.driver.is_some() && self.sync_drivers.fetch_add(1, Ordering::SeqCst) > 0 {
+            self.sync_drivers.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(DrivingGuard(self))
     }
 
     /// Queue a Python callback for the completion thread.

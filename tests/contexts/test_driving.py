@@ -1,7 +1,9 @@
 """Who drives the runtime: sync callers on their own thread, the driver thread otherwise.
 
 A plain sync request runs on its caller's thread, which drives the shared
-current-thread runtime meanwhile (no hand-off to a worker thread). Async,
+current-thread runtime meanwhile (no hand-off to a worker thread); while one
+sync caller drives it, others hand their requests to the runtime and sleep
+until they are done (one thread driving many requests batches their I/O). Async,
 gevent and streamed work is spawned and driven by the driver thread while any
 of it is alive. These tests guard what that must not break: sockets of
 dropped, timed-out and closed connections are closed even when no request
@@ -91,6 +93,34 @@ def test_sync_callers_on_many_threads_share_the_runtime(server) -> None:
     for thread in threads:
         thread.join(30)
     assert results == [200] * 800
+    client.close()
+
+
+def test_sync_requests_made_while_another_thread_drives(server, bytes_pattern) -> None:
+    """
+    Requests made while another sync caller drives the runtime are handed to
+    it: their results, large bodies and errors are those of the caller's own
+    path.
+    """
+    client = loopfree.Client(timeout=loopfree.Timeout(5, read=0.3))
+    slow_done = threading.Event()
+
+    def slow() -> None:
+        assert client.get(server.url + "/slow?delay=1.5", timeout=5).status_code == 200
+        slow_done.set()
+
+    driving = threading.Thread(target=slow)
+    driving.start()
+    time.sleep(0.2)  # the slow request is out, its thread driving the runtime
+    n = 3 * 1024 * 1024 + 17
+    for _ in range(3):
+        body = client.get(server.url + f"/bytes?n={n}").content
+        assert body == (bytes_pattern * (n // len(bytes_pattern) + 1))[:n]
+    with pytest.raises(loopfree.ReadTimeout):
+        client.get(server.url + "/slow?delay=2")
+    assert not slow_done.is_set()  # all of it happened while the other drove
+    driving.join(10)
+    assert slow_done.is_set()
     client.close()
 
 

@@ -45,6 +45,10 @@ def interrupt():
     sent.append(_time.monotonic())
     _os.kill(_os.getpid(), _signal.SIGINT)
 
+if _sys.argv[3:] == ["busy"]:
+    # Another thread drives the runtime: this request is handed to it.
+    threading.Thread(target=lambda: client.get(url + "/slow?delay=3"), daemon=True).start()
+    _time.sleep(0.1)
 threading.Thread(target=interrupt, daemon=True).start()
 started = _time.monotonic()
 try:
@@ -62,16 +66,20 @@ emit({"outcome": outcome, "latency": caught - sent[0], "total": caught - started
 
 
 @pytest.mark.parametrize(
-    "path",
+    ("path", "other_thread"),
     [
-        "/slow?delay=5",
+        ("/slow?delay=5", "idle"),
         # A large body read by the caller's thread into the final bytes.
-        "/stall_body?n=3000000&sent=400000&delay=5",
+        ("/stall_body?n=3000000&sent=400000&delay=5", "idle"),
+        # Handed to the runtime that another sync caller drives.
+        ("/slow?delay=5", "busy"),
     ],
-    ids=["waiting-for-head", "reading-large-body"],
+    ids=["waiting-for-head", "reading-large-body", "while-another-thread-drives"],
 )
-def test_sigint_during_slow_request_raises_keyboard_interrupt_promptly(server, path):
-    done = run_python(SIGINT_DRIVER, server.url, path, timeout=30)
+def test_sigint_during_slow_request_raises_keyboard_interrupt_promptly(
+    server, path, other_thread
+):
+    done = run_python(SIGINT_DRIVER, server.url, path, other_thread, timeout=30)
     assert done.returncode == 0, done.describe()
     result = done.result
     assert result["outcome"] == "KeyboardInterrupt", result

@@ -76,9 +76,7 @@ emit({"outcome": outcome, "latency": caught - sent[0], "total": caught - started
     ],
     ids=["waiting-for-head", "reading-large-body", "while-another-thread-drives"],
 )
-def test_sigint_during_slow_request_raises_keyboard_interrupt_promptly(
-    server, path, other_thread
-):
+def test_sigint_during_slow_request_raises_keyboard_interrupt_promptly(server, path, other_thread):
     done = run_python(SIGINT_DRIVER, server.url, path, other_thread, timeout=30)
     assert done.returncode == 0, done.describe()
     result = done.result

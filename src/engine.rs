@@ -469,23 +469,7 @@ impl Engine {
         stream: bool,
     ) -> PyResult<Py<PyAny>> {
         let runtime = runtime::current()?;
-        let Some(driving) = runtime.try_drive() else {
-            // Another thread is driving the runtime already: hand the request
-            // to it (or to the driver thread) and sleep until it is done.
-            let work = self.exchange(
-                &runtime,
-                method,
-                url,
-                headers,
-                body,
-                timeouts,
-                follow_redirects,
-                max_redirects,
-                stream,
-                false,
-            )?;
-            return Pending::spawn_on(runtime, work).wait(py);
-        };
+        let driving = runtime.try_drive();
         let work = self.exchange(
             &runtime,
             method,
@@ -496,11 +480,15 @@ impl Engine {
             follow_redirects,
             max_redirects,
             stream,
-            !stream,
+            // Only a caller that drives the runtime itself reads bodies.
+            driving.is_some() && !stream,
         )?;
-        let outcome = pending::run_blocking(py, runtime.clone(), work);
-        drop(driving);
-        outcome
+        match driving {
+            Some(_claim) => pending::run_blocking(py, runtime.clone(), work),
+            // Another thread drives the runtime: hand the request to it (or
+            // to the driver thread) and sleep until it is done.
+            None => Pending::spawn_on(runtime.clone(), work).wait(py),
+        }
     }
 
     /// Drop the pool: idle connections close. In-flight requests finish on

@@ -444,55 +444,28 @@ pub async fn run(
         )?;
         let follow = next.is_some() && follow_redirects;
         if options.stream && !follow {
-            let hop = Hop {
-                status: response.status(),
-                version: response.version(),
-                headers: response.headers().clone(),
-                body: Bytes::new(),
-                downloaded: 0,
-            };
-            return Ok(Exchange {
-                response: hop,
-                elapsed: started.elapsed(),
-                final_request: finished_request(&history, spec),
-                history,
-                next_request: next,
-                streaming: Some(StreamingBody {
-                    response,
-                    read_timeout: options.timeouts.read,
-                    permit,
-                }),
-                fill: None,
-                filled: None,
+            let mut exchange = Exchange::new(Hop::head(&response, 0), started, history, spec, next);
+            exchange.streaming = Some(StreamingBody {
+                response,
+                read_timeout: options.timeouts.read,
+                permit,
             });
+            return Ok(exchange);
         }
         let fill_length = (options.fill_in_caller && !follow && upload.is_none())
             .then(|| BodyToFill::length_of(&response))
             .flatten();
         if let Some(length) = fill_length {
-            let hop = Hop {
-                status: response.status(),
-                version: response.version(),
-                headers: response.headers().clone(),
-                body: Bytes::new(),
-                downloaded: length,
-            };
-            return Ok(Exchange {
-                response: hop,
-                elapsed: started.elapsed(),
-                final_request: finished_request(&history, spec),
-                history,
-                next_request: next,
-                streaming: None,
-                fill: Some(BodyToFill {
-                    response,
-                    length,
-                    timeouts: options.timeouts,
-                    started,
-                    _permit: permit,
-                }),
-                filled: None,
+            let hop = Hop::head(&response, length);
+            let mut exchange = Exchange::new(hop, started, history, spec, next);
+            exchange.fill = Some(BodyToFill {
+                response,
+                length,
+                timeouts: options.timeouts,
+                started,
+                _permit: permit,
             });
+            return Ok(exchange);
         }
         let hop = read_body(response, upload.as_deref(), &options.timeouts).await?;
         match next {
@@ -510,18 +483,43 @@ pub async fn run(
                     headers: next.headers,
                 };
             }
-            next => {
-                return Ok(Exchange {
-                    response: hop,
-                    elapsed: started.elapsed(),
-                    final_request: finished_request(&history, spec),
-                    history,
-                    next_request: next,
-                    streaming: None,
-                    fill: None,
-                    filled: None,
-                });
-            }
+            next => return Ok(Exchange::new(hop, started, history, spec, next)),
+        }
+    }
+}
+
+impl Hop {
+    /// The head of `response`; its body is still on the wire.
+    fn head(response: &reqwest::Response, downloaded: usize) -> Self {
+        Hop {
+            status: response.status(),
+            version: response.version(),
+            headers: response.headers().clone(),
+            body: Bytes::new(),
+            downloaded,
+        }
+    }
+}
+
+impl Exchange {
+    /// The outcome of an exchange started at `started` whose final response
+    /// is `response` (read, unless `streaming` or `fill` is set afterwards).
+    fn new(
+        response: Hop,
+        started: Instant,
+        history: Vec<(SentRequest, Hop)>,
+        spec: RequestSpec,
+        next_request: Option<NextRequest>,
+    ) -> Self {
+        Exchange {
+            response,
+            elapsed: started.elapsed(),
+            final_request: finished_request(&history, spec),
+            history,
+            next_request,
+            streaming: None,
+            fill: None,
+            filled: None,
         }
     }
 }

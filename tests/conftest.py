@@ -7,6 +7,7 @@ imports the code under test.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib.util
 import logging
@@ -15,8 +16,9 @@ import socket
 import ssl
 import sys
 import threading
+import typing
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -233,13 +235,15 @@ def server() -> Iterator[ServerInfo]:
         runner.stop()
 
 
-@pytest.fixture
-def stalled_server() -> Iterator[int]:
-    """Accepts connections and never reads: uploads stall once buffers fill."""
+@contextlib.contextmanager
+def _raw_listener(on_connection: Callable[[socket.socket], None]) -> Iterator[int]:
+    """
+    A loopback listener whose accept thread hands each connection to
+    `on_connection`; yields its port and stops with the block.
+    """
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
-    accepted: list[socket.socket] = []
     stop = threading.Event()
 
     def accept() -> None:
@@ -251,15 +255,35 @@ def stalled_server() -> Iterator[int]:
                 continue
             except OSError:
                 return
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            accepted.append(conn)
+            on_connection(conn)
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    thread.join(2)
-    listener.close()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(2)
+        listener.close()
+
+
+@pytest.fixture
+def raw_listener() -> Callable[[Callable[[socket.socket], None]], typing.ContextManager[int]]:
+    """`with raw_listener(on_connection) as port:` a hand-written server."""
+    return _raw_listener
+
+
+@pytest.fixture
+def stalled_server() -> Iterator[int]:
+    """Accepts connections and never reads: uploads stall once buffers fill."""
+    accepted: list[socket.socket] = []
+
+    def keep(conn: socket.socket) -> None:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        accepted.append(conn)
+
+    with _raw_listener(keep) as port:
+        yield port
     for conn in accepted:
         conn.close()
 

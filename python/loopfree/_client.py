@@ -647,17 +647,8 @@ class BaseClient:
         ):
             # One read response and nothing else: what the general path below
             # builds for it, without its steps that would do nothing.
-            status, version, reason, headers, body, downloaded = head
-            return Response._from_engine(
-                status,
-                headers,
-                body,
-                request=request,
-                http_version=version,
-                reason_phrase=reason,
-                elapsed=datetime.timedelta(seconds=elapsed),
-                default_encoding=self._default_encoding,
-                num_bytes_downloaded=downloaded,
+            return engine_response(
+                head, request=request, elapsed=elapsed, default_encoding=self._default_encoding
             )
         default_encoding = self._default_encoding
         history: list[Response] = []

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import threading
 import time
 from collections.abc import Iterator
 
@@ -74,34 +73,18 @@ def test_streamed_large_body_is_unchanged(server, bytes_pattern: bytes) -> None:
     assert b"".join(parts) == expected(bytes_pattern, LARGE)
 
 
-@pytest.fixture
-def short_body_server() -> Iterator[int]:
+def _send_short_body(conn: socket.socket) -> None:
     """GET /<declared>/<sent>: declares a length, sends fewer bytes, closes."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    stop = threading.Event()
+    with conn:
+        _, declared, sent = conn.recv(65536).split(b" ")[1].split(b"/")
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %s\r\n\r\n" % declared)
+        conn.sendall(b"z" * int(sent))
 
-    def serve() -> None:
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn:
-                _, declared, sent = conn.recv(65536).split(b" ")[1].split(b"/")
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %s\r\n\r\n" % declared)
-                conn.sendall(b"z" * int(sent))
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    thread.join(2)
-    listener.close()
+@pytest.fixture
+def short_body_server(raw_listener) -> Iterator[int]:
+    with raw_listener(_send_short_body) as port:
+        yield port
 
 
 @pytest.mark.parametrize("declared", [1024 * 1024, 1000])

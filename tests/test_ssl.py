@@ -152,3 +152,17 @@ def test_context_works_with_the_client(
         pytest.raises(loopfree.ConnectError),
     ):
         client.get(url)
+
+
+def test_a_changed_ca_file_is_read_again(
+    monkeypatch: pytest.MonkeyPatch, tls_server, ca: trustme.CA, tmp_path: Path
+) -> None:
+    """CA files are cached per (inode, mtime, size): a rewritten file counts."""
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(trustme.CA().cert_pem.bytes())  # not the server's CA
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    with pytest.raises(loopfree.ConnectError), loopfree.Client() as client:
+        client.get(tls_server.url)
+    bundle.write_bytes(ca.cert_pem.bytes() + b"\n")  # the server's CA now
+    with loopfree.Client() as client:
+        assert client.get(tls_server.url).status_code == 200

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import random
+import urllib.request
 
 import httpx._utils
 import loopfree
 import pytest
-from loopfree._utils import URLPattern, get_environment_proxies
+from loopfree._utils import URLPattern, _environment_proxies, get_environment_proxies
 
 PATTERN_CASES = [
     ("http://example.com", "http://example.com", True),
@@ -98,3 +99,26 @@ def test_get_environment_proxies_like_httpx(
         monkeypatch.setenv(name, value)
     assert get_environment_proxies() == expected
     assert httpx._utils.get_environment_proxies() == expected
+
+
+URLLIB_CASES = [
+    {},
+    {"HTTP_PROXY": "http://a"},
+    {"http_proxy": "http://lower", "HTTP_PROXY": "http://upper"},
+    {"HTTPS_PROXY": "http://x", "https_proxy": ""},
+    {"REQUEST_METHOD": "GET", "HTTP_PROXY": "http://cgi", "http_proxy": "http://lower"},
+    {"REQUEST_METHOD": "GET", "HTTP_PROXY": "http://cgi"},
+    {"NO_PROXY": "a,b", "no_proxy": ""},
+    {"Mixed_Proxy": "z", "TRAVIS_APT_PROXY": "q", "ALL_PROXY": "socks5://c"},
+]
+
+
+@pytest.mark.parametrize("environment", URLLIB_CASES)
+def test_environment_proxies_read_as_urllib_reads_them(
+    monkeypatch: pytest.MonkeyPatch, environment: dict[str, str]
+) -> None:
+    # Regression guard for the fast scan that replaced urllib's on Linux.
+    monkeypatch.delenv("REQUEST_METHOD", raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert _environment_proxies() == urllib.request.getproxies_environment()

@@ -22,6 +22,7 @@ httpcore: failures to connect are retried, with exponential backoff.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import ssl
@@ -70,6 +71,15 @@ def _read_pem(path: str | os.PathLike[str]) -> bytes:
                 with open(full, "rb") as handle:
                     chunks.append(handle.read())
         return b"\n".join(chunks)
+    stat = os.stat(path)
+    return _read_pem_file(path, stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=16)
+def _read_pem_file(path: str, inode: int, mtime_ns: int, size: int) -> bytes:
+    """A PEM file's bytes, read once per version of the file (keyed by its
+    stat): a client built under SSL_CERT_FILE read the system bundle anew each
+    time, about a third of building one."""
     with open(path, "rb") as handle:
         return handle.read()
 

@@ -50,13 +50,13 @@ impl Filler<'_> {
 
 /// A `bytes` of `len` bytes written by `fill`. The object is returned only
 /// when `fill` succeeded and wrote every byte; otherwise it is freed unseen
-/// and `incomplete` (or `fill`'s error) is returned.
-pub fn bytes_filled_by<'py, E>(
+/// and `incomplete()` (or `fill`'s error) is returned.
+pub fn bytes_filled_by<'py>(
     py: Python<'py>,
     len: usize,
-    fill: impl FnOnce(&mut Filler<'_>) -> Result<(), E>,
-    incomplete: impl FnOnce() -> E,
-) -> PyResult<Result<Bound<'py, PyBytes>, E>> {
+    fill: impl FnOnce(&mut Filler<'_>) -> PyResult<()>,
+    incomplete: impl FnOnce() -> PyErr,
+) -> PyResult<Bound<'py, PyBytes>> {
     let size = pyo3::ffi::Py_ssize_t::try_from(len)
         .map_err(|_| pyo3::exceptions::PyOverflowError::new_err("body too large"))?;
     // SAFETY: a NULL source asks CPython for an object whose `len` data bytes
@@ -77,11 +77,9 @@ pub fn bytes_filled_by<'py, E>(
     // seen only as `MaybeUninit` until `is_full` says each one was written.
     let space = unsafe { std::slice::from_raw_parts_mut(data.cast::<MaybeUninit<u8>>(), len) };
     let mut filler = Filler { space, filled: 0 };
-    let outcome = fill(&mut filler);
-    let full = filler.is_full();
-    Ok(match outcome {
-        Err(err) => Err(err),
-        Ok(()) if !full => Err(incomplete()),
-        Ok(()) => Ok(object.cast_into::<PyBytes>().map_err(PyErr::from)?),
-    })
+    fill(&mut filler)?;
+    if !filler.is_full() {
+        return Err(incomplete());
+    }
+    Ok(object.cast_into::<PyBytes>()?)
 }

@@ -175,13 +175,7 @@ impl BodyToFill {
     /// Read the body into `out`. The read timeout applies to each chunk, as
     /// in [`read_body`]. Returns the time from the start of the exchange.
     pub async fn read_into(mut self, out: &mut Filler<'_>) -> Result<Duration, Error> {
-        loop {
-            let chunk = match next_chunk(self.response.chunk(), None, &self.timeouts).await {
-                Ok(Ok(Some(chunk))) => chunk,
-                Ok(Ok(None)) => return Ok(self.started.elapsed()),
-                Ok(Err(err)) => return Err(Error::from_reqwest(&err, Phase::Read)),
-                Err(kind) => return Err(Error::new(kind, "timed out")),
-            };
+        while let Some(chunk) = next_chunk(&mut self.response, None, &self.timeouts).await? {
             if !out.push(&chunk) {
                 return Err(Error::new(
                     ErrorKind::RemoteProtocol,
@@ -189,6 +183,7 @@ impl BodyToFill {
                 ));
             }
         }
+        Ok(self.started.elapsed())
     }
 }
 
@@ -310,24 +305,33 @@ const WATCH_INTERVAL: Duration = Duration::from_millis(50);
 /// Largest body buffer reserved up front from a Content-Length header.
 const MAX_PREALLOCATION: usize = 256 * 1024 * 1024;
 
-/// Await one body chunk: the read timeout applies, or the write timeout while
-/// the request body is still being sent (a stalled upload is a WriteTimeout).
-async fn next_chunk<F: std::future::Future>(
-    chunk: F,
+/// The next chunk of `response`'s body, None at its end. The read timeout
+/// applies, or the write timeout while the request body is still being sent
+/// (a stalled upload is a WriteTimeout).
+async fn next_chunk(
+    response: &mut reqwest::Response,
     upload: Option<&UploadProgress>,
     timeouts: &Timeouts,
-) -> Result<F::Output, ErrorKind> {
-    let Some(upload) = upload.filter(|u| matches!(u.state(), UploadState::Writing(_))) else {
-        return runtime::timeout(timeouts.read, chunk)
+) -> Result<Option<Bytes>, Error> {
+    let waited = match upload.filter(|u| matches!(u.state(), UploadState::Writing(_))) {
+        None => runtime::timeout(timeouts.read, response.chunk())
             .await
-            .map_err(|_| ErrorKind::ReadTimeout);
+            .map_err(|_| ErrorKind::ReadTimeout),
+        Some(upload) => {
+            let started = Instant::now();
+            with_moving_deadline(response.chunk(), || match upload.state() {
+                UploadState::Writing(last) => {
+                    (timeouts.write.map(|w| last + w), ErrorKind::WriteTimeout)
+                }
+                _ => (timeouts.read.map(|r| started + r), ErrorKind::ReadTimeout),
+            })
+            .await
+        }
     };
-    let started = Instant::now();
-    with_moving_deadline(chunk, || match upload.state() {
-        UploadState::Writing(last) => (timeouts.write.map(|w| last + w), ErrorKind::WriteTimeout),
-        _ => (timeouts.read.map(|r| started + r), ErrorKind::ReadTimeout),
-    })
-    .await
+    match waited {
+        Ok(read) => read.map_err(|err| Error::from_reqwest(&err, Phase::Read)),
+        Err(kind) => Err(Error::new(kind, "timed out")),
+    }
 }
 
 async fn read_body(
@@ -347,13 +351,7 @@ async fn read_body(
     // Keep a lone chunk as it is; copy only when the body comes in pieces.
     let mut first: Option<Bytes> = None;
     let mut rest: Option<BytesMut> = None;
-    loop {
-        let chunk = match next_chunk(response.chunk(), upload, timeouts).await {
-            Ok(Ok(Some(chunk))) => chunk,
-            Ok(Ok(None)) => break,
-            Ok(Err(err)) => return Err(Error::from_reqwest(&err, Phase::Read)),
-            Err(kind) => return Err(Error::new(kind, "timed out")),
-        };
+    while let Some(chunk) = next_chunk(&mut response, upload, timeouts).await? {
         match (&mut first, &mut rest) {
             (None, _) => first = Some(chunk),
             (Some(head), None) => {

@@ -74,6 +74,16 @@ impl Shared {
 
     /// Store the outcome (first writer wins) and wake the caller.
     pub fn complete(&self, outcome: Result<Outcome, Error>, runtime: &ProcessRuntime) {
+        match self.finish(outcome) {
+            Some(Some(Waiter::Callback(callback))) => runtime.run_callback(callback),
+            Some(Some(Waiter::Bell(bell, token))) => bell.ring(token),
+            Some(None) | None => {}
+        }
+    }
+
+    /// Store the outcome unless one is stored already (then None) and wake
+    /// threads in `Pending::wait`; returns the waiter to tell, if any.
+    fn finish(&self, outcome: Result<Outcome, Error>) -> Option<Option<Waiter>> {
         let waiter = {
             let mut slot = self.lock();
             match &mut *slot {
@@ -82,15 +92,11 @@ impl Shared {
                     *slot = Slot::Done(Box::new(outcome));
                     waiter
                 }
-                Slot::Done(_) | Slot::Taken => return,
+                Slot::Done(_) | Slot::Taken => return None,
             }
         };
         self.wake_sleepers();
-        match waiter {
-            Some(Waiter::Callback(callback)) => runtime.run_callback(callback),
-            Some(Waiter::Bell(bell, token)) => bell.ring(token),
-            None => {}
-        }
+        Some(waiter)
     }
 
     /// Wake threads in `Pending::wait`; call after changing the slot. A
@@ -131,46 +137,46 @@ where
             )),
         }
     };
-    let outcome = match block_checking_signals(py, &runtime, joined) {
-        Ok(Ok(Outcome::Exchange(mut exchange))) => match exchange.take_fill() {
-            None => Ok(Outcome::Exchange(exchange)),
-            Some(fill) => {
-                // The caller reads the body into the `bytes` it returns.
-                let mut elapsed = Duration::ZERO;
-                let read = bytes_filled_by(
-                    py,
-                    fill.length(),
-                    |out| {
-                        elapsed = block_checking_signals(py, &runtime, fill.read_into(out))
-                            .map_err(Err)?
-                            .map_err(Ok)?;
-                        Ok(())
-                    },
-                    || Ok(exchange::short_body()),
-                )?;
-                match read {
-                    Ok(body) => {
-                        exchange.set_filled(body.unbind(), elapsed);
-                        Ok(Outcome::Exchange(exchange))
-                    }
-                    Err(failure) => Err(failure),
-                }
-            }
-        },
-        Ok(Ok(outcome)) => Ok(outcome),
-        Ok(Err(err)) => Err(Ok(err)),
-        Err(interrupt) => Err(Err(interrupt)),
-    };
-    match outcome {
+    let finished = block_checking_signals(py, &runtime, joined)
+        .and_then(|done| done.map_err(PyErr::from))
+        .and_then(|outcome| read_filled_body(py, &runtime, outcome));
+    match finished {
         Ok(outcome) => outcome.into_python(py),
-        Err(failure) => {
+        Err(err) => {
             // A failed, timed-out or interrupted exchange dropped its
             // connection: let its task close the socket now rather than at
             // the next request.
             runtime::nudge();
-            Err(failure.map_or_else(|interrupt| interrupt, PyErr::from))
+            Err(err)
         }
     }
+}
+
+/// Read the body an exchange left on the wire for this thread (a large plain
+/// one, see `exchange::BodyToFill`) into the `bytes` it returns, if any.
+fn read_filled_body(
+    py: Python<'_>,
+    runtime: &ProcessRuntime,
+    outcome: Outcome,
+) -> PyResult<Outcome> {
+    let Outcome::Exchange(mut exchange) = outcome else {
+        return Ok(outcome);
+    };
+    let Some(fill) = exchange.take_fill() else {
+        return Ok(Outcome::Exchange(exchange));
+    };
+    let mut elapsed = Duration::ZERO;
+    let body = bytes_filled_by(
+        py,
+        fill.length(),
+        |out| {
+            elapsed = block_checking_signals(py, runtime, fill.read_into(out))??;
+            Ok(())
+        },
+        || exchange::short_body().into(),
+    )?;
+    exchange.set_filled(body.unbind(), elapsed);
+    Ok(Outcome::Exchange(exchange))
 }
 
 /// Block the calling thread on `future`, GIL released, driving the runtime;
@@ -368,23 +374,9 @@ impl Pending {
     // `_py`: the GIL is held, so the callback can be released right here.
     fn cancel(&self, _py: Python<'_>) {
         self.abort.abort();
-        let waiter = {
-            let mut slot = self.shared.lock();
-            match &mut *slot {
-                Slot::Running { waiter } => {
-                    let waiter = waiter.take();
-                    *slot = Slot::Done(Box::new(Err(Error::new(
-                        ErrorKind::Cancelled,
-                        "the request was cancelled",
-                    ))));
-                    waiter
-                }
-                Slot::Done(_) | Slot::Taken => None,
-            }
-        };
-        self.shared.wake_sleepers();
+        let cancelled = Error::new(ErrorKind::Cancelled, "the request was cancelled");
         // Release the callback (and the loop it references) while we hold the GIL.
-        drop(waiter);
+        drop(self.shared.finish(Err(cancelled)));
     }
 
     fn done(&self) -> bool {

@@ -11,9 +11,11 @@ on every call, so a client is never bound to one thread, loop or library:
   handlers every few milliseconds (Ctrl-C, gunicorn's timeouts);
 - gevent-patched code parks the greenlet on the hub, so other greenlets run;
   eventlet-patched code does the same through a pipe its hub watches;
-- asyncio code awaits a future on the *running* loop, completed through
-  `call_soon_threadsafe`, one call per batch of finished requests; a loop
-  that has closed meanwhile is ignored;
+- asyncio code awaits a future on the *running* loop, resolved when the
+  runtime rings the loop's `Doorbell` (a socket the loop watches, one byte
+  per batch of finished requests) or, on a loop without `add_reader`,
+  through `call_soon_threadsafe` once per batch; a loop that has closed
+  meanwhile is ignored;
 - trio code parks the task and is rescheduled through the run's token.
 
 The wake-up callback is dropped by the engine as soon as it has run or the

@@ -34,20 +34,10 @@ class ChunkWatcher:
 
     def __init__(self) -> None:
         self.first_seen = threading.Event()
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen()
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/upload"
+        self.url = ""
         self.received = b""
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
 
-    def _serve(self) -> None:
-        self.listener.settimeout(10)
-        try:
-            conn, _ = self.listener.accept()
-        except OSError:
-            return
+    def serve(self, conn: socket.socket) -> None:
         with conn:
             conn.settimeout(10)
             data = b""
@@ -62,16 +52,13 @@ class ChunkWatcher:
             body = str(len(data)).encode()
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
 
-    def close(self) -> None:
-        self.listener.close()
-        self.thread.join(5)
-
 
 @pytest.fixture
-def watcher() -> Iterator[ChunkWatcher]:
+def watcher(raw_listener) -> Iterator[ChunkWatcher]:
     server = ChunkWatcher()
-    yield server
-    server.close()
+    with raw_listener(server.serve) as port:
+        server.url = f"http://127.0.0.1:{port}/upload"
+        yield server
 
 
 def test_generator_body_is_sent_while_it_is_produced(watcher: ChunkWatcher) -> None:

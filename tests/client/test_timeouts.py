@@ -100,22 +100,11 @@ class SilentAfter:
     """
 
     def __init__(self, answered: int) -> None:
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen()
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/"
         self.answered = answered
         self.connections = 0
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
 
-    def _serve(self) -> None:
-        self.listener.settimeout(10)
-        try:
-            conn, _ = self.listener.accept()
-        except OSError:
-            return
+    def serve(self, conn: socket.socket) -> None:
         self.connections += 1
         with conn:
             for _ in range(self.answered):
@@ -126,24 +115,21 @@ class SilentAfter:
             conn.recv(4096)
             self.stop.wait(10)
 
-    def close(self) -> None:
-        self.stop.set()
-        self.listener.close()
-        self.thread.join(5)
-
 
 @pytest.mark.parametrize("answered", [0, 1], ids=["new-connection", "reused-connection"])
-def test_read_timeout_counts_from_the_ready_connection(answered: int) -> None:
+def test_read_timeout_counts_from_the_ready_connection(answered: int, raw_listener) -> None:
     server = SilentAfter(answered)
-    try:
-        with loopfree.Client(timeout=loopfree.Timeout(5.0, read=0.3)) as client:
-            for _ in range(answered):
-                assert client.get(server.url).text == "ok"
-            started = time.monotonic()
-            with pytest.raises(loopfree.ReadTimeout):
-                client.get(server.url)
-            # The read bound alone (not connect + read = 5.3 s).
-            assert time.monotonic() - started < 2.0
-        assert server.connections == 1
-    finally:
-        server.close()
+    with raw_listener(server.serve) as port:
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            with loopfree.Client(timeout=loopfree.Timeout(5.0, read=0.3)) as client:
+                for _ in range(answered):
+                    assert client.get(url).text == "ok"
+                started = time.monotonic()
+                with pytest.raises(loopfree.ReadTimeout):
+                    client.get(url)
+                # The read bound alone (not connect + read = 5.3 s).
+                assert time.monotonic() - started < 2.0
+            assert server.connections == 1
+        finally:
+            server.stop.set()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import typing
 
 from ._content import AsyncByteStream, SyncByteStream
@@ -67,15 +66,7 @@ def engine_response(
     status, version, reason, headers, body, downloaded = head
     if reader is None:
         return Response._from_engine(
-            status,
-            headers,
-            body,
-            request=request,
-            http_version=version,
-            reason_phrase=reason,
-            elapsed=datetime.timedelta(seconds=elapsed),
-            default_encoding=default_encoding,
-            num_bytes_downloaded=downloaded,
+            status, headers, body, request, version, reason, elapsed, default_encoding, downloaded
         )
     return Response(
         status,

@@ -78,7 +78,7 @@ class Headers(MutableMapping[str, str]):
         Wrap header pairs received from the network without copying or
         validating them. The list is owned by the new instance from then on.
         """
-        self = cls.__new__(cls)
+        self = object.__new__(cls)
         self._raw = raw
         return self
 

@@ -96,11 +96,11 @@ class Request:
         directly: the client's hot path. `headers_raw` must not name Host,
         Content-Length or Transfer-Encoding; it is copied.
         """
-        self = cls.__new__(cls)
+        self = object.__new__(cls)
         method = method.upper()
         self.method = method
         self.url = url
-        raw = [url._host_header()] if url.host else []
+        raw = [url._host_header()] if url._uri.host else []
         if method in _METHODS_WITH_BODY:
             raw.append((b"Content-Length", b"0"))
         raw.extend(headers_raw)

@@ -140,7 +140,9 @@ class Response:
     _text: str | None = None
     _decoder: ContentDecoder | None = None
     _cookies: Cookies | None = None
-    _elapsed: datetime.timedelta | None = None
+    # Seconds (a float) until first read: a timedelta per response costs
+    # more than the rest of `_from_engine`, and few callers look.
+    _elapsed: datetime.timedelta | float | None = None
     _stream: SyncByteStream | AsyncByteStream | None = None
     # Unlike the others, `_encoding` may legitimately be set to None, so
     # "not computed yet" is the attribute's absence.
@@ -193,20 +195,21 @@ class Response:
         status_code: int,
         raw_headers: list[tuple[bytes, bytes]],
         content: bytes,
-        *,
         request: Request,
         http_version: bytes,
         reason_phrase: bytes,
-        elapsed: datetime.timedelta,
-        default_encoding: str | Callable[[bytes], str] = "utf-8",
-        num_bytes_downloaded: int | None = None,
+        elapsed: float,
+        default_encoding: str | Callable[[bytes], str],
+        num_bytes_downloaded: int,
     ) -> Response:
         """
         Build a complete, already read and closed response from what the
-        engine hands back: `content` is the decoded body and `raw_headers`
-        is taken over as-is. Nothing is parsed until it is asked for.
+        engine hands back: `content` is the decoded body, `raw_headers` is
+        taken over as-is and `elapsed` is in seconds. Nothing is parsed or
+        converted until it is asked for. Positional only: the client's hot
+        path calls it once per request.
         """
-        self = cls.__new__(cls)
+        self = object.__new__(cls)
         self.status_code = status_code
         self.headers = Headers._from_raw(raw_headers)
         self._request = request
@@ -218,9 +221,7 @@ class Response:
         self.default_encoding = default_encoding
         self._content = content
         # Bytes on the wire, before Content-Encoding decoding, as in httpx.
-        self._num_bytes_downloaded = (
-            len(content) if num_bytes_downloaded is None else num_bytes_downloaded
-        )
+        self._num_bytes_downloaded = num_bytes_downloaded
         self._elapsed = elapsed
         return self
 
@@ -249,11 +250,14 @@ class Response:
         Returns the time taken for the complete request/response
         cycle to complete.
         """
-        if self._elapsed is None:
+        elapsed = self._elapsed
+        if elapsed is None:
             raise RuntimeError(
                 "'.elapsed' may only be accessed after the response has been read or closed."
             )
-        return self._elapsed
+        if isinstance(elapsed, float):
+            elapsed = self._elapsed = datetime.timedelta(seconds=elapsed)
+        return elapsed
 
     @elapsed.setter
     def elapsed(self, elapsed: datetime.timedelta) -> None:

@@ -15,6 +15,7 @@ import socket
 import ssl
 import threading
 import typing
+from unittest import mock
 
 import loopfree
 import pytest
@@ -723,3 +724,86 @@ def test_explicit_http_transport_keeps_the_direct_path() -> None:
     assert loopfree.Client(transport=HTTPTransport(retries=1))._engine is None
     assert loopfree.AsyncClient(transport=HTTPTransport())._engine is None
     assert loopfree.Client(transport=loopfree.MockTransport(app))._engine is None
+
+
+# Regression (request()'s hot path skipped overrides): `client.get(url)` went
+# straight to the engine, so a subclass's `send` or `build_request`, or one
+# patched onto the instance (as `mock.patch.object(client, "send")` does),
+# was never called. httpx's request() always calls both.
+class _CountingClient(loopfree.Client):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def build_request(self, *args: typing.Any, **kwargs: typing.Any) -> loopfree.Request:
+        self.calls.append("build_request")
+        return super().build_request(*args, **kwargs)
+
+    def send(self, request: loopfree.Request, **kwargs: typing.Any) -> loopfree.Response:
+        self.calls.append("send")
+        return super().send(request, **kwargs)
+
+
+class _CountingAsyncClient(loopfree.AsyncClient):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def build_request(self, *args: typing.Any, **kwargs: typing.Any) -> loopfree.Request:
+        self.calls.append("build_request")
+        return super().build_request(*args, **kwargs)
+
+    async def send(self, request: loopfree.Request, **kwargs: typing.Any) -> loopfree.Response:
+        self.calls.append("send")
+        return await super().send(request, **kwargs)
+
+
+def test_plain_request_calls_overridden_send_and_build_request(server: typing.Any) -> None:
+    with _CountingClient() as client:
+        assert client.get(server.url + "/").status_code == 200
+        assert client.calls == ["build_request", "send"]
+
+
+def test_plain_async_request_calls_overridden_send_and_build_request(
+    server: typing.Any, run: typing.Any
+) -> None:
+    async def main() -> None:
+        async with _CountingAsyncClient() as client:
+            assert (await client.get(server.url + "/")).status_code == 200
+            assert client.calls == ["build_request", "send"]
+
+    run(main)
+
+
+@pytest.mark.parametrize("name", ["send", "build_request"])
+def test_plain_request_calls_a_method_patched_onto_the_instance(
+    server: typing.Any, name: str
+) -> None:
+    with loopfree.Client() as client:
+        with mock.patch.object(client, name, wraps=getattr(client, name)) as patched:
+            assert client.get(server.url + "/").status_code == 200
+        assert patched.call_count == 1
+        # Unpatched again: the hot path is back, with the same result.
+        assert client.get(server.url + "/").status_code == 200
+
+
+@pytest.mark.parametrize("name", ["send", "build_request"])
+def test_plain_async_request_calls_a_method_patched_onto_the_instance(
+    server: typing.Any, name: str
+) -> None:
+    async def main() -> None:
+        async with loopfree.AsyncClient() as client:
+            with mock.patch.object(client, name, wraps=getattr(client, name)) as patched:
+                assert (await client.get(server.url + "/")).status_code == 200
+            assert patched.call_count == 1
+
+    asyncio.run(main())
+
+
+def test_plain_request_calls_a_method_patched_onto_the_class(server: typing.Any) -> None:
+    with loopfree.Client() as client:
+        with mock.patch.object(
+            loopfree.Client, "send", autospec=True, side_effect=loopfree.Client.send
+        ) as patched:
+            assert client.get(server.url + "/").status_code == 200
+        assert patched.call_count == 1

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import datetime
 import http.cookiejar
 import typing
 
@@ -166,10 +165,12 @@ def test_extract_cookies_from_engine_response() -> None:
         200,
         [(b"set-cookie", b"session=abc; Path=/"), (b"set-cookie", b"theme=dark")],
         b"",
-        request=request,
-        http_version=b"HTTP/2",
-        reason_phrase=b"",
-        elapsed=datetime.timedelta(0),
+        request,
+        b"HTTP/2",
+        b"",
+        0.0,
+        "utf-8",
+        0,
     )
     cookies = Cookies()
     cookies.extract_cookies(response)

@@ -724,17 +724,18 @@ def engine_response(
     content: bytes = b'{"hello": "w\xc3\xb6rld"}',
     raw_headers: list[tuple[bytes, bytes]] | None = None,
     status_code: int = 200,
-    **kwargs: typing.Any,
+    default_encoding: typing.Any = "utf-8",
 ) -> Response:
     return Response._from_engine(
         status_code,
         list(RAW_HEADERS) if raw_headers is None else raw_headers,
         content,
-        request=Request("GET", URL),
-        http_version=b"HTTP/2",
-        reason_phrase=b"",
-        elapsed=datetime.timedelta(milliseconds=12),
-        **kwargs,
+        Request("GET", URL),
+        b"HTTP/2",
+        b"",
+        0.012,
+        default_encoding,
+        len(content),
     )
 
 
@@ -748,7 +749,12 @@ def test_from_engine_attributes() -> None:
     assert response.extensions == {"http_version": b"HTTP/2", "reason_phrase": b""}
     assert response.http_version == "HTTP/2"
     assert response.reason_phrase == ""
+    # Kept in seconds until asked for, then a timedelta as in httpx.
+    assert type(response.elapsed) is datetime.timedelta
     assert response.elapsed == datetime.timedelta(milliseconds=12)
+    assert response.elapsed is response.elapsed
+    response.elapsed = datetime.timedelta(seconds=3)
+    assert response.elapsed == datetime.timedelta(seconds=3)
     assert response.history == []
     assert response.next_request is None
     assert response.is_closed

@@ -440,11 +440,12 @@ impl ProcessRuntime {
     }
 }
 
-/// Yield to the scheduler twice: the first turn polls the I/O driver, the
-/// second runs the tasks it woke (a connection task seeing its peer's FIN
-/// closes and leaves the pool) before the caller goes on.
+/// Yield to the scheduler once, so that it polls the I/O driver and runs the
+/// tasks that woke (a connection task seeing its peer's FIN closes and leaves
+/// the pool) before the caller goes on. One turn is enough: a yielded task is
+/// deferred until after that poll, and tasks woken by it are queued ahead of
+/// it (a second yield cost one more epoll_wait per request, strace).
 pub async fn catch_up() {
-    tokio::task::yield_now().await;
     tokio::task::yield_now().await;
 }
 

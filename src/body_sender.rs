@@ -82,7 +82,7 @@ impl BodySender {
     /// Queue one chunk. The `Pending` gives True once it is queued, False if
     /// the request no longer reads its body.
     fn send(&self, chunk: &Bound<'_, PyBytes>) -> PyResult<Pending> {
-        let chunk = Bytes::copy_from_slice(chunk.as_bytes());
+        let chunk = crate::engine::body_bytes(chunk);
         let chunks = self.lock().chunks.clone().ok_or_else(|| {
             Error::new(
                 ErrorKind::LocalProtocol,

@@ -14,6 +14,7 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyTuple};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
@@ -148,6 +149,22 @@ fn seconds(value: Option<f64>) -> PyResult<Option<Duration>> {
         Some(s) => Err(pyo3::exceptions::PyValueError::new_err(format!(
             "timeouts must be non-negative numbers of seconds, got {s}"
         ))),
+    }
+}
+
+/// Bodies from this size up are sent from the Python `bytes` object itself,
+/// kept alive until the request is done (16 MiB upload: one 16 MiB copy and
+/// its page faults fewer). Smaller ones are copied: cheaper than keeping a
+/// Python object whose release, without the GIL, is deferred.
+const ZERO_COPY_MIN: usize = 64 * 1024;
+
+/// A request body (or body chunk) from Python, as hyper sends it.
+pub fn body_bytes(bytes: &Bound<'_, PyBytes>) -> Bytes {
+    let data = bytes.as_bytes();
+    if data.len() < ZERO_COPY_MIN {
+        Bytes::copy_from_slice(data)
+    } else {
+        Bytes::from_owner(PyBackedBytes::from(bytes.clone()))
     }
 }
 
@@ -327,7 +344,7 @@ impl Engine {
             None => (None, None),
             Some(body) => {
                 if let Ok(bytes) = body.cast::<PyBytes>() {
-                    (Some(Bytes::copy_from_slice(bytes.as_bytes())), None)
+                    (Some(body_bytes(bytes)), None)
                 } else if let Ok(sender) = body.cast::<BodySender>() {
                     (None, Some(sender.get().take_engine_end()?))
                 } else {

@@ -166,3 +166,24 @@ def test_a_changed_ca_file_is_read_again(
     bundle.write_bytes(ca.cert_pem.bytes() + b"\n")  # the server's CA now
     with loopfree.Client() as client:
         assert client.get(tls_server.url).status_code == 200
+
+
+def test_a_ca_directory_from_the_environment_is_trusted(
+    no_ca_env: None, monkeypatch: pytest.MonkeyPatch, tls_server, ca: trustme.CA, tmp_path: Path
+) -> None:
+    """SSL_CERT_DIR names a directory: every file in it is read (one stat per client)."""
+    (tmp_path / "server-ca.pem").write_bytes(ca.cert_pem.bytes())
+    (tmp_path / "other-ca.pem").write_bytes(trustme.CA().cert_pem.bytes())
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path))
+    with loopfree.Client() as client:
+        assert client.get(tls_server.url).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["SSL_CERT_FILE", "SSL_CERT_DIR"])
+def test_a_missing_ca_path_in_the_environment_is_ignored(
+    no_ca_env: None, monkeypatch: pytest.MonkeyPatch, tls_server, tmp_path: Path, name: str
+) -> None:
+    """As with httpx, a variable naming nothing leaves the default roots in place."""
+    monkeypatch.setenv(name, str(tmp_path / "missing.pem"))
+    with pytest.raises(loopfree.ConnectError), loopfree.Client() as client:
+        client.get(tls_server.url)  # the test CA is not a default root

@@ -26,6 +26,7 @@ import functools
 import ipaddress
 import os
 import ssl
+import stat
 import time
 import typing
 
@@ -60,10 +61,13 @@ _RETRYABLE = (ConnectError, ConnectTimeout)
 _MIGRATING = "see docs/migrating-from-httpx.md"
 
 
-def _read_pem(path: str | os.PathLike[str]) -> bytes:
-    """A PEM file, or every file of a directory (a CA path) joined."""
+def _read_pem(path: str | os.PathLike[str], status: os.stat_result | None = None) -> bytes:
+    """A PEM file, or every file of a directory (a CA path) joined; `status`
+    is the path's `os.stat`, when the caller has it already."""
     path = os.fspath(path)
-    if os.path.isdir(path):
+    if status is None:
+        status = os.stat(path)
+    if stat.S_ISDIR(status.st_mode):
         chunks = []
         for name in sorted(os.listdir(path)):
             full = os.path.join(path, name)
@@ -71,8 +75,14 @@ def _read_pem(path: str | os.PathLike[str]) -> bytes:
                 with open(full, "rb") as handle:
                     chunks.append(handle.read())
         return b"\n".join(chunks)
-    stat = os.stat(path)
-    return _read_pem_file(path, stat.st_ino, stat.st_mtime_ns, stat.st_size)
+    return _read_pem_file(path, status.st_ino, status.st_mtime_ns, status.st_size)
+
+
+def _stat_or_none(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except (OSError, ValueError):  # missing, unreadable, or an embedded NUL
+        return None
 
 
 @functools.lru_cache(maxsize=16)
@@ -106,8 +116,10 @@ def tls_settings(
     elif verify is True:
         if trust_env:
             env_path = os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR")
-            if env_path and os.path.exists(env_path):
-                settings["ca_bundle_pem"] = _read_pem(env_path)
+            # One stat per client for the cached bundle (was three).
+            status = _stat_or_none(env_path) if env_path else None
+            if env_path and status is not None:
+                settings["ca_bundle_pem"] = _read_pem(env_path, status)
     else:
         settings["ca_bundle_pem"] = _read_pem(verify)
     if cert is not None:

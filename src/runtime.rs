@@ -412,7 +412,8 @@ impl ProcessRuntime {
 
     /// Run `future` to completion on the calling thread, which drives the
     /// runtime meanwhile (or is woken by whoever drives it). The caller must
-    /// not be inside the runtime, and must have released the GIL.
+    /// not be inside the runtime, and must have released the GIL unless
+    /// `future` never waits (as `nudge`'s turns).
     pub fn block_on<F: Future>(&self, future: F) -> F::Output {
         self.runtime.block_on(future)
     }

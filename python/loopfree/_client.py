@@ -667,18 +667,7 @@ class BaseClient:
         ):
             # One read response and nothing else: what the general path below
             # builds for it, without its steps that would do nothing.
-            status, version, reason, headers, body, downloaded = head
-            return Response._from_engine(
-                status,
-                headers,
-                body,
-                request,
-                version,
-                reason,
-                elapsed,
-                self._default_encoding,
-                downloaded,
-            )
+            return engine_response(head, request, elapsed, self._default_encoding)
         default_encoding = self._default_encoding
         history: list[Response] = []
         for index, (sent, hop) in enumerate(history_raw):

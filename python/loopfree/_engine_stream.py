@@ -52,11 +52,10 @@ class EngineByteStream(SyncByteStream, AsyncByteStream):
 
 def engine_response(
     head: tuple[int, bytes, bytes, list[tuple[bytes, bytes]], bytes, int],
-    *,
     request: Request,
     elapsed: float,
-    reader: BodyReader | None = None,
     default_encoding: str | typing.Callable[[bytes], str] = "utf-8",
+    reader: BodyReader | None = None,
 ) -> Response:
     """
     The `Response` for one head the engine handed back: already read (and

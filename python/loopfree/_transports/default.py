@@ -117,8 +117,7 @@ def tls_settings(
         if trust_env:
             env_path = os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR")
             # One stat per client for the cached bundle (was three).
-            status = _stat_or_none(env_path) if env_path else None
-            if env_path and status is not None:
+            if env_path and (status := _stat_or_none(env_path)) is not None:
                 settings["ca_bundle_pem"] = _read_pem(env_path, status)
     else:
         settings["ca_bundle_pem"] = _read_pem(verify)

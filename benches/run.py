@@ -89,7 +89,10 @@ ALL_CLIENTS = (
     "wreq",
     "httpxr",
     "native",
+    "native-hyper",
 )
+# The two bench-native clients (Rust, no Python worker).
+NATIVE_CLIENTS = {"native", "native-hyper"}
 SYNC_CLIENTS = {"loopfree", "loopfree+httpx", "httpx", "urllib3", "pyreqwest", "wreq", "httpxr"}
 ASYNC_CLIENTS = {"loopfree", "loopfree+httpx", "httpx", "aiohttp", "pyreqwest", "wreq", "httpxr"}
 H2_CLIENTS = {"loopfree", "loopfree+httpx", "httpx", "pyreqwest", "wreq", "httpxr", "native"}
@@ -262,6 +265,9 @@ def supports(client: str, scenario: Scenario) -> bool:
         return client in FLASK_CLIENTS
     if client == "native":
         return True
+    if client == "native-hyper":
+        # Plain HTTP/1.1 GETs only: its pool speaks nothing else.
+        return scenario.kind == "get" and not scenario.h2 and not scenario.tls
     if scenario.h2 and client not in H2_CLIENTS:
         return False
     if scenario.api == "sync":
@@ -496,7 +502,7 @@ for name in sys.argv[2].split(","):
     out[name] = entry
 print("PROBE " + json.dumps(out))
 """
-    names = [c for c in wanted if c != "native"]
+    names = [c for c in wanted if c not in NATIVE_CLIENTS]
     result: dict[str, dict[str, str]] = {}
     if names:
         rc, out, err = run_child(
@@ -508,6 +514,8 @@ print("PROBE " + json.dumps(out))
         result = json.loads(line[len("PROBE ") :])
     if "native" in wanted:
         result["native"] = {"version": f"reqwest {lock_version('reqwest')} (Rust)"}
+    if "native-hyper" in wanted:
+        result["native-hyper"] = {"version": f"hyper {lock_version('hyper')} (Rust)"}
     return result
 
 
@@ -613,7 +621,9 @@ def worker_spec(
     }
 
 
-def native_cmd(scenario: Scenario, server: Server, profile: Profile) -> list[str]:
+def native_cmd(
+    scenario: Scenario, server: Server, profile: Profile, engine: str = "reqwest"
+) -> list[str]:
     mode = {"get": "get", "upload": "upload", "newclient": "newclient", "construct": "construct"}[
         scenario.kind
     ]
@@ -633,6 +643,8 @@ def native_cmd(scenario: Scenario, server: Server, profile: Profile) -> list[str
         str(server.pid),
         "--count",
         str(profile.construct_count),
+        "--engine",
+        engine,
     ]
     if scenario.h2:
         cmd.append("--h2")
@@ -700,8 +712,9 @@ def run_one(
     run = Run(scenario.id, client, rnd)
     timeout = 90 + 3 * (profile.duration + profile.warmup)
     t0 = time.perf_counter()
-    if client == "native":
-        cmd = pinned(CLIENT_CPU, native_cmd(scenario, server, profile))
+    if client in NATIVE_CLIENTS:
+        engine = "hyper" if client == "native-hyper" else "reqwest"
+        cmd = pinned(CLIENT_CPU, native_cmd(scenario, server, profile, engine))
     else:
         spec = worker_spec(scenario, client, server, profile)
         cmd = pinned(CLIENT_CPU, [sys.executable, str(WORKER), json.dumps(spec)])
@@ -1335,6 +1348,13 @@ def write_report(
         "scenarios are the same loops with async tasks (16 tasks stand for 16 threads)."
     )
     add(
+        f"- **native-hyper** is `bench-native --engine hyper`: the same loops on hyper "
+        f"{lock_version('hyper')}'s `client::conn::http1` connections from a minimal pool "
+        "(a list of idle connections), without reqwest: no redirects, proxies, timeouts or "
+        "URL parsing per request. Plain HTTP/1.1 GETs only. It shows what reqwest's own "
+        "per-request layer costs, i.e. the most an engine written directly on hyper could gain."
+    )
+    add(
         "- **flask**: `examples/flask_shared_client.py` run unchanged (werkzeug threaded "
         "server, pinned like the other clients) against bench-server's `/` and `/auth`; "
         f"{profile.flask_concurrency} stdlib keep-alive callers in the harness for "
@@ -1428,6 +1448,7 @@ def write_chart(
         "loopfree": "#d62728",
         "loopfree+httpx": "#ff9896",
         "native": "#7f7f7f",
+        "native-hyper": "#bdbdbd",
     }
     for ax in axes.flat[len(shown) :]:
         ax.axis("off")

@@ -18,6 +18,13 @@
 //! - `newclient`: build a new client for every GET, drop it afterwards;
 //! - `construct`: build clients (the first one untimed), report µs per build.
 //!
+//! `--engine hyper` (mode `get`, plain HTTP/1.1 only) bypasses reqwest: each
+//! request goes straight to a hyper `client::conn::http1` connection taken
+//! from a minimal pool (a Vec of idle connections). No redirects, proxies,
+//! timeouts, cookies or URL parsing per request: it measures what reqwest's
+//! own per-request layer costs, i.e. how much faster than `native` an engine
+//! written directly on hyper could be at best.
+//!
 //! `--h2` uses HTTP/2 prior knowledge (h2c, one connection); `--ca PATH`
 //! trusts that PEM CA (for https URLs).
 
@@ -43,6 +50,7 @@ struct Args {
     max_connections: usize,
     max_idle: usize,
     count: usize,
+    engine: String,
 }
 
 fn usage() -> ! {
@@ -50,7 +58,7 @@ fn usage() -> ! {
         "usage: bench-native --mode get|upload|newclient|construct --url URL \
          [--concurrency 1] [--duration 1.0] [--warmup 0.3] [--h2] [--ca PEM] [--size BYTES] \
          [--expect-len N] [--server-pid PID] [--threads 1] [--max-connections 100] \
-         [--max-idle 20] [--count 200]"
+         [--max-idle 20] [--count 200] [--engine reqwest|hyper]"
     );
     std::process::exit(2)
 }
@@ -71,6 +79,7 @@ fn parse_args() -> Args {
         max_connections: 100,
         max_idle: 20,
         count: 200,
+        engine: "reqwest".into(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -92,6 +101,7 @@ fn parse_args() -> Args {
             }
             "--max-idle" => args.max_idle = value().parse().unwrap_or_else(|_| usage()),
             "--count" => args.count = value().parse().unwrap_or_else(|_| usage()),
+            "--engine" => args.engine = value(),
             _ => usage(),
         }
     }
@@ -204,7 +214,109 @@ impl Tally {
     }
 }
 
+/// `--engine hyper`: idle HTTP/1.1 connections to the one server, reused LIFO.
+struct HyperPool {
+    address: std::net::SocketAddr,
+    uri: hyper::Uri,
+    host: hyper::header::HeaderValue,
+    idle: std::sync::Mutex<Vec<HyperConnection>>,
+    max_idle: usize,
+}
+
+type HyperConnection = hyper::client::conn::http1::SendRequest<http_body_util::Empty<Bytes>>;
+
+impl HyperPool {
+    fn new(url: &str, max_idle: usize) -> Result<Self, String> {
+        let uri: hyper::Uri = url.parse().map_err(|e| format!("bad url {url}: {e}"))?;
+        if uri.scheme_str() != Some("http") {
+            return Err("--engine hyper takes http:// URLs only".into());
+        }
+        let authority = uri.authority().ok_or("url has no host")?.clone();
+        let address = std::net::ToSocketAddrs::to_socket_addrs(&(
+            authority.host(),
+            authority.port_u16().unwrap_or(80),
+        ))
+        .map_err(|e| e.to_string())?
+        .next()
+        .ok_or("url's host has no address")?;
+        let host =
+            hyper::header::HeaderValue::from_str(authority.as_str()).map_err(|e| e.to_string())?;
+        Ok(Self {
+            address,
+            uri,
+            host,
+            idle: std::sync::Mutex::new(Vec::new()),
+            max_idle,
+        })
+    }
+
+    async fn checkout(&self) -> Result<HyperConnection, String> {
+        loop {
+            let pooled = self.idle.lock().map_err(|e| e.to_string())?.pop();
+            match pooled {
+                Some(mut connection) => {
+                    if connection.ready().await.is_ok() {
+                        return Ok(connection);
+                    }
+                }
+                None => break,
+            }
+        }
+        let stream = tokio::net::TcpStream::connect(self.address)
+            .await
+            .map_err(|e| e.to_string())?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        let io = hyper_util::rt::TokioIo::new(stream);
+        let (connection, driver) = hyper::client::conn::http1::handshake(io)
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio::spawn(driver);
+        Ok(connection)
+    }
+
+    fn checkin(&self, connection: HyperConnection) {
+        if let Ok(mut idle) = self.idle.lock() {
+            if idle.len() < self.max_idle && !connection.is_closed() {
+                idle.push(connection);
+            }
+        }
+    }
+
+    async fn get(&self) -> Result<Vec<u8>, String> {
+        use http_body_util::BodyExt;
+        let mut connection = self.checkout().await?;
+        let request = hyper::Request::get(self.uri.clone())
+            .header(hyper::header::HOST, self.host.clone())
+            .body(http_body_util::Empty::new())
+            .map_err(|e| e.to_string())?;
+        let response = connection
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        if response.status() != hyper::StatusCode::OK {
+            return Err(format!("status {}", response.status()));
+        }
+        let capacity = response
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+            .unwrap_or(0)
+            .min(1 << 30);
+        let mut body = Vec::with_capacity(capacity);
+        let mut incoming = response.into_body();
+        while let Some(frame) = incoming.frame().await {
+            if let Ok(data) = frame.map_err(|e| e.to_string())?.into_data() {
+                body.extend_from_slice(&data);
+            }
+        }
+        // The body is read to its end: the connection is ready for the next request.
+        self.checkin(connection);
+        Ok(body)
+    }
+}
+
 struct Job {
+    hyper: Option<HyperPool>,
     client: reqwest::Client,
     url: String,
     mode: String,
@@ -216,6 +328,10 @@ struct Job {
 
 async fn one(job: &Job, client: &reqwest::Client) -> Result<u64, String> {
     let _permit = job.limiter.acquire().await.map_err(|e| e.to_string())?;
+    if let Some(pool) = &job.hyper {
+        let body = pool.get().await?;
+        return check_len(job, &body).map(|()| body.len() as u64);
+    }
     let request = if job.mode == "upload" {
         client.post(&job.url).body(job.body.clone())
     } else {
@@ -226,17 +342,22 @@ async fn one(job: &Job, client: &reqwest::Client) -> Result<u64, String> {
         return Err(format!("status {}", response.status()));
     }
     let body = read_body(response).await?;
-    if let Some(expect) = job.expect_len {
-        if body.len() != expect {
-            return Err(format!("got {} bytes, expected {expect}", body.len()));
-        }
-    }
+    check_len(job, &body)?;
     let moved = if job.mode == "upload" {
         job.body.len()
     } else {
         body.len()
     };
     Ok(moved as u64)
+}
+
+fn check_len(job: &Job, body: &[u8]) -> Result<(), String> {
+    match job.expect_len {
+        Some(expect) if body.len() != expect => {
+            Err(format!("got {} bytes, expected {expect}", body.len()))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The whole body in one buffer, sized from Content-Length when there is one
@@ -337,7 +458,16 @@ async fn run(args: Args) -> Result<(), String> {
     if !matches!(args.mode.as_str(), "get" | "upload" | "newclient") {
         return Err(format!("unknown mode {:?}", args.mode));
     }
+    let hyper = match args.engine.as_str() {
+        "reqwest" => None,
+        "hyper" if args.mode == "get" && !args.h2 && args.ca.is_none() => {
+            Some(HyperPool::new(&args.url, args.max_idle)?)
+        }
+        "hyper" => return Err("--engine hyper runs mode get over plain HTTP/1.1 only".into()),
+        other => return Err(format!("unknown engine {other:?}")),
+    };
     let job = Arc::new(Job {
+        hyper,
         client: build_client(&config)?,
         url: args.url.clone(),
         mode: args.mode.clone(),

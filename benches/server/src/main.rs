@@ -201,7 +201,11 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<Bo
         (Method::GET | Method::HEAD, p) if p.starts_with("/bytes/") => {
             match bytes_for(&state, &p["/bytes/".len()..]) {
                 Some(bytes) => octets(bytes),
-                None => respond(StatusCode::NOT_FOUND, "text/plain", Bytes::from_static(b"no such size\n")),
+                None => respond(
+                    StatusCode::NOT_FOUND,
+                    "text/plain",
+                    Bytes::from_static(b"no such size\n"),
+                ),
             }
         }
         (Method::POST | Method::PUT, "/echo") => {
@@ -232,7 +236,11 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<Bo
                 }
             }
             if failed {
-                respond(StatusCode::BAD_REQUEST, "text/plain", Bytes::from_static(b"body error\n"))
+                respond(
+                    StatusCode::BAD_REQUEST,
+                    "text/plain",
+                    Bytes::from_static(b"body error\n"),
+                )
             } else {
                 respond(StatusCode::OK, "text/plain", Bytes::from(total.to_string()))
             }
@@ -246,7 +254,11 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<Bo
             octets(state.b0.clone())
         }
         (Method::GET, "/gzip") => {
-            let mut response = respond(StatusCode::OK, "text/plain; charset=utf-8", state.gzip.clone());
+            let mut response = respond(
+                StatusCode::OK,
+                "text/plain; charset=utf-8",
+                state.gzip.clone(),
+            );
             response
                 .headers_mut()
                 .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
@@ -272,7 +284,11 @@ async fn handle(req: Request<Incoming>, state: Arc<State>) -> Result<Response<Bo
             );
             json(StatusCode::OK, Bytes::from(body))
         }
-        _ => respond(StatusCode::NOT_FOUND, "text/plain", Bytes::from_static(b"not found\n")),
+        _ => respond(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            Bytes::from_static(b"not found\n"),
+        ),
     };
     Ok(response)
 }
@@ -462,7 +478,9 @@ async fn run(args: Args) -> Result<(), BoxError> {
 fn main() {
     let args = parse_args();
     let runtime = if args.threads <= 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(args.threads)

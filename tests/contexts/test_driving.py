@@ -13,12 +13,13 @@ follows, and sync and async callers progress together.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 
 import loopfree
 import pytest
-from contexts_support import established_to_port, wait_until
+from contexts_support import established_to_port, run_python, wait_until
 
 
 def test_close_releases_idle_connections_without_another_request(server) -> None:
@@ -173,3 +174,58 @@ def test_idle_connection_closed_by_the_server_is_not_reused(mode: str) -> None:
     thread.join(5)
     listener.close()
     assert len(accepted) == 2
+
+
+WORKER_THREADS_DRIVER = """
+import asyncio, threading
+import loopfree
+
+url = _sys.argv[1]
+client = loopfree.Client()
+async_client = loopfree.AsyncClient()
+statuses = [client.get(url).status_code]
+
+def on_thread():
+    for _ in range(20):
+        statuses.append(client.get(url).status_code)
+
+threads = [threading.Thread(target=on_thread) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+
+async def gather():
+    responses = await asyncio.gather(*(async_client.get(url) for _ in range(50)))
+    return [r.status_code for r in responses]
+
+# A new loop per call: the client belongs to neither.
+statuses += asyncio.run(gather()) + asyncio.run(gather())
+workers = sum(
+    1
+    for task in _os.listdir("/proc/self/task")
+    if open(f"/proc/self/task/{task}/comm").read().strip() == "loopfree-worker"
+)
+client.close()
+asyncio.run(async_client.aclose())
+finish({"statuses": sorted(set(statuses)), "count": len(statuses), "workers": workers})
+"""
+
+
+@pytest.mark.parametrize(
+    ("setting", "workers"),
+    [(None, 1), ("1", 1), ("3", 3), ("0", 1), ("", 1), ("many", 1)],
+)
+def test_worker_threads_setting(server, setting: str | None, workers: int) -> None:
+    """
+    LOOPFREE_WORKER_THREADS=N (N > 1) runs requests on an N-thread runtime
+    instead of the default current-thread one driven by its callers; sync,
+    threaded and per-call-loop async requests all work either way, and a
+    value that is not a positive integer keeps the default.
+    """
+    if setting is None and "LOOPFREE_WORKER_THREADS" in os.environ:
+        pytest.skip("the default needs LOOPFREE_WORKER_THREADS unset in the test run")
+    env = {} if setting is None else {"LOOPFREE_WORKER_THREADS": setting}
+    done = run_python(WORKER_THREADS_DRIVER, server.url + "/", timeout=60, env=env)
+    assert done.returncode == 0, done.describe()
+    assert done.result == {"statuses": [200], "count": 261, "workers": workers}

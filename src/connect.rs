@@ -64,6 +64,22 @@ impl ConnectClock {
         }
     }
 
+    /// The request's own connect bound.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// Record that this request is opening a new connection.
+    pub fn begin_connect(&self) {
+        self.connecting.store(true, Ordering::SeqCst);
+    }
+
+    /// The clock of the request being polled now, if it set one: for a
+    /// connector outside reqwest's stack (the direct path).
+    pub fn current() -> Option<Arc<Self>> {
+        CURRENT_CLOCK.try_with(Arc::clone).ok()
+    }
+
     /// Whether this request asked the connector for a new connection.
     pub fn connecting(&self) -> bool {
         self.connecting.load(Ordering::SeqCst)
@@ -111,9 +127,9 @@ where
         // Called while the request's task polls `execute()`: the task-local
         // is the request's own clock. A connection hyper keeps building in
         // the background after a pooled one won the race keeps that clock.
-        let clock = CURRENT_CLOCK.try_with(Arc::clone).ok();
+        let clock = ConnectClock::current();
         if let Some(clock) = &clock {
-            clock.connecting.store(true, Ordering::SeqCst);
+            clock.begin_connect();
         }
         let connecting = self.inner.call(target);
         Box::pin(async move {

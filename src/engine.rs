@@ -1,5 +1,6 @@
 //! `Engine`: the Rust half of a `Client`/`AsyncClient`. It owns the reqwest
-//! connection pool and the connection limiter, and starts requests on the
+//! connection pool, the direct path's pool for plain HTTP (`crate::direct`)
+//! and the connection limiter, and starts requests on the
 //! runtime. The same engine serves sync and async callers on any thread or
 //! event loop: it holds no reference to any Python event loop.
 //!
@@ -21,6 +22,7 @@ use reqwest::{Method, Url};
 
 use crate::body_sender::BodySender;
 use crate::connect::ConnectClockLayer;
+use crate::direct::DirectPool;
 use crate::errors::{Error, ErrorKind};
 use crate::exchange::{self, Options, Outcome, RequestSpec, Timeouts};
 use crate::pending::{self, Pending};
@@ -48,6 +50,8 @@ struct PoolConfig {
 struct Pool {
     pid: u32,
     client: reqwest::Client,
+    /// Plain-HTTP requests go here instead of through `client` (see `direct`).
+    direct: Option<Arc<DirectPool>>,
     limiter: Option<Arc<Semaphore>>,
 }
 
@@ -94,9 +98,19 @@ impl PoolConfig {
             builder = builder.no_proxy();
         }
         let client = builder.build().map_err(config_error)?;
+        let direct = DirectPool::for_settings(
+            self.tls.http1,
+            self.proxy.is_some(),
+            self.trust_env,
+            self.local_address.is_some() || self.uds.is_some(),
+            idle_cap(self.max_keepalive_connections, self.max_connections),
+            self.keepalive_expiry,
+            self.connect_timeout,
+        );
         Ok(Pool {
             pid: std::process::id(),
             client,
+            direct,
             limiter: self
                 .max_connections
                 .map(|n| Arc::new(Semaphore::new(n.max(1)))),
@@ -363,12 +377,15 @@ impl Engine {
             body,
         };
         let pool = self.pool(runtime)?;
-        let client = pool.client.clone();
+        let transport = exchange::Transport {
+            client: pool.client.clone(),
+            direct: pool.direct.clone(),
+        };
         let limiter = pool.limiter.clone();
         // Boxed at once: the exchange's state machine is ~2 KiB, and the future
         // is moved several times on its way into a task, each move a memcpy
         // (perf: memmove under Pending::spawn_on, ~1.6 % of the loop thread).
-        let exchange = Box::pin(exchange::run(client, limiter, spec, streamed, options));
+        let exchange = Box::pin(exchange::run(transport, limiter, spec, streamed, options));
         Ok(async move { exchange.await.map(Outcome::Exchange) })
     }
 }

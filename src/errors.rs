@@ -2,8 +2,9 @@
 //! tree, which is declared in Python (`loopfree._exceptions`).
 //!
 //! Transport failures are classified by one pure function,
-//! [`classify`], from facts gathered off the reqwest error's source chain and
-//! the phase of the exchange in which it happened.
+//! [`classify`], from facts gathered off the error's source chain (reqwest's,
+//! or hyper's and the socket's on the direct path) and the phase of the
+//! exchange in which it happened.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -79,6 +80,29 @@ impl Error {
         let facts = Facts::gather(err);
         let kind = classify(&facts, phase);
         Self::new(kind, facts.message)
+    }
+
+    /// A failure of a request on the direct path (`crate::direct`), which has
+    /// no reqwest error around hyper's or the socket's: `connect` says it
+    /// happened while opening the connection. Same classifier, same facts.
+    pub fn from_direct(err: &(dyn StdError + 'static), connect: bool, phase: Phase) -> Self {
+        let mut facts = Facts {
+            connect,
+            ..Facts::default()
+        };
+        facts.read_chain(Some(err));
+        Self::new(classify(&facts, phase), facts.message)
+    }
+
+    /// The direct path's connect timeout (reqwest reports its own as a
+    /// timed-out connect error: the same facts).
+    pub fn connect_timed_out() -> Self {
+        let facts = Facts {
+            connect: true,
+            timeout: true,
+            ..Facts::default()
+        };
+        Self::new(classify(&facts, Phase::Send), "connect timed out")
     }
 
     /// A panic caught on the runtime; reported as a transport failure so it
@@ -163,40 +187,45 @@ impl Facts {
             decode: err.is_decode(),
             ..Facts::default()
         };
+        facts.read_chain(err.source());
+        if facts.message.is_empty() {
+            facts.message = err.to_string();
+        }
+        facts
+    }
+
+    /// Read the facts off every error in the chain from `first` on, and
+    /// join their messages (without repeats) into `message`.
+    fn read_chain(&mut self, first: Option<&(dyn StdError + 'static)>) {
         let mut messages = Vec::new();
-        let mut source: Option<&(dyn StdError + 'static)> = err.source();
+        let mut source = first;
         while let Some(cause) = source {
             let text = cause.to_string();
             let lower = text.to_ascii_lowercase();
             if lower.contains("proxy") {
-                facts.proxy = true;
+                self.proxy = true;
             }
             // hyper-util reports proxy failures only in its messages.
-            facts.tunnel_refused |= lower.contains("tunnel error: unsuccessful")
+            self.tunnel_refused |= lower.contains("tunnel error: unsuccessful")
                 || lower.contains("proxy authorization required")
                 || lower.contains("proxy response headers too long");
-            facts.tunnel_eof |= lower.contains("tunnel error: unexpected end of file");
-            facts.proxy_unreachable |= lower.contains("failed to create underlying connection");
+            self.tunnel_eof |= lower.contains("tunnel error: unexpected end of file");
+            self.proxy_unreachable |= lower.contains("failed to create underlying connection");
             if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-                facts.io_kinds.push(io.kind());
+                self.io_kinds.push(io.kind());
             }
             if let Some(h) = cause.downcast_ref::<hyper_error::Error>() {
-                facts.hyper_parse |= h.is_parse() || h.is_parse_status();
-                facts.hyper_incomplete |= h.is_incomplete_message();
-                facts.hyper_closed |= h.is_closed() || h.is_canceled();
-                facts.hyper_user |= h.is_user();
+                self.hyper_parse |= h.is_parse() || h.is_parse_status();
+                self.hyper_incomplete |= h.is_incomplete_message();
+                self.hyper_closed |= h.is_closed() || h.is_canceled();
+                self.hyper_user |= h.is_user();
             }
             if !messages.contains(&text) {
                 messages.push(text);
             }
             source = cause.source();
         }
-        facts.message = if messages.is_empty() {
-            err.to_string()
-        } else {
-            messages.join(": ")
-        };
-        facts
+        self.message = messages.join(": ");
     }
 }
 

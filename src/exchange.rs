@@ -19,6 +19,7 @@ use crate::body_sender::StreamedBody;
 use crate::bytes_fill::Filler;
 use crate::connect::ConnectClock;
 use crate::decode;
+use crate::direct::DirectPool;
 use crate::errors::{Error, ErrorKind, Phase};
 use crate::redirect::{self, NextRequest};
 use crate::runtime::{self, Semaphore, SemaphorePermit};
@@ -210,30 +211,30 @@ async fn acquire(
 }
 
 async fn send(
-    client: &reqwest::Client,
+    transport: &Transport,
     spec: &RequestSpec,
     streamed: Option<ChannelBody>,
     timeouts: &Timeouts,
 ) -> Result<(reqwest::Response, Option<Arc<UploadProgress>>), Error> {
-    let mut request = reqwest::Request::new(spec.method.clone(), spec.url.clone());
-    *request.headers_mut() = spec.headers.clone();
     let mut progress = None;
-    if let Some(streamed) = streamed {
+    let body = if let Some(streamed) = streamed {
         progress = Some(streamed.progress());
-        *request.body_mut() = Some(reqwest::Body::wrap_stream(streamed));
+        Some(reqwest::Body::wrap_stream(streamed))
     } else if let Some(body) = &spec.body {
         if body.len() >= SLICED_BODY_MIN {
             let tracker = UploadProgress::new();
             let sliced = SlicedBody::new(body.clone(), tracker.clone());
-            *request.body_mut() = Some(reqwest::Body::wrap_stream(sliced));
             progress = Some(tracker);
+            Some(reqwest::Body::wrap_stream(sliced))
         } else {
-            *request.body_mut() = Some(reqwest::Body::from(body.clone()));
+            Some(reqwest::Body::from(body.clone()))
         }
-    }
+    } else {
+        None
+    };
     let has_body = progress.is_some() || spec.body.as_ref().is_some_and(|b| !b.is_empty());
     let clock = ConnectClock::new(timeouts.connect);
-    let mut execute = pin!(clock.clone().scope(client.execute(request)));
+    let mut execute = pin!(clock.clone().scope(transport.execute(spec, body)));
     // The first poll either takes an idle pooled connection (the connector is
     // never asked, and the connection is ready now) or starts connecting.
     let first = poll_fn(|cx| Poll::Ready(execute.as_mut().poll(cx))).await;
@@ -257,7 +258,7 @@ async fn send(
         // The head can arrive while the body is still going out (hyper
         // returns it at once); the caller keeps watching the upload.
         Ok(Ok(response)) => Ok((response, progress)),
-        Ok(Err(err)) => Err(Error::from_reqwest(&err, Phase::Send)),
+        Ok(Err(err)) => Err(err),
         Err(kind) => Err(Error::new(kind, "timed out")),
     }
 }
@@ -384,9 +385,43 @@ async fn read_body(
     })
 }
 
+/// Where requests go: the direct path when it carries the request, else reqwest.
+pub struct Transport {
+    pub client: reqwest::Client,
+    pub direct: Option<Arc<DirectPool>>,
+}
+
+impl Transport {
+    /// Send one request and wait for its response head.
+    async fn execute(
+        &self,
+        spec: &RequestSpec,
+        body: Option<reqwest::Body>,
+    ) -> Result<reqwest::Response, Error> {
+        match &self.direct {
+            Some(direct) if direct.carries(&spec.method, &spec.url) => {
+                let body = body.unwrap_or_else(|| reqwest::Body::from(Bytes::new()));
+                let mut request = http::Request::new(body);
+                *request.method_mut() = spec.method.clone();
+                *request.headers_mut() = spec.headers.clone();
+                direct.send(&spec.url, request).await
+            }
+            _ => {
+                let mut request = reqwest::Request::new(spec.method.clone(), spec.url.clone());
+                *request.headers_mut() = spec.headers.clone();
+                *request.body_mut() = body;
+                self.client
+                    .execute(request)
+                    .await
+                    .map_err(|err| Error::from_reqwest(&err, Phase::Send))
+            }
+        }
+    }
+}
+
 /// Send `spec`, following redirects if asked, and read the whole response.
 pub async fn run(
-    client: reqwest::Client,
+    transport: Transport,
     limiter: Option<Arc<Semaphore>>,
     mut spec: RequestSpec,
     streamed: Option<StreamedBody>,
@@ -430,7 +465,7 @@ pub async fn run(
             ));
         }
         let (response, upload) =
-            send(&client, &spec, streamed_body.take(), &options.timeouts).await?;
+            send(&transport, &spec, streamed_body.take(), &options.timeouts).await?;
         cookies = redirect::merge_set_cookies(cookies.as_ref(), response.headers());
         let next = redirect::next_request(
             &spec.method,

@@ -14,6 +14,7 @@ mod body_sender;
 mod bytes_fill;
 mod connect;
 mod decode;
+mod direct;
 mod doorbell;
 mod engine;
 mod errors;

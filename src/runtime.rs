@@ -1,4 +1,5 @@
-//! The only module that touches tokio.
+//! The only module that starts, drives or spawns onto tokio's runtime (the
+//! direct path opens its sockets with tokio's types, on this runtime).
 //!
 //! One process-wide runtime, started lazily on first use: a current-thread
 //! runtime by default (`LOOPFREE_WORKER_THREADS=N>1` gives a multi-thread
@@ -458,6 +459,26 @@ impl ProcessRuntime {
 /// it (a second yield cost one more epoll_wait per request, strace).
 pub async fn catch_up() {
     tokio::task::yield_now().await;
+}
+
+/// Spawn a background task (a connection's driver, a pool's reaper) on the
+/// runtime without counting it as work that keeps the driver thread awake:
+/// it runs whenever the runtime is driven, like hyper's own tasks. Works
+/// from inside the runtime or outside it (a body dropped on a Python thread).
+pub fn spawn_background<F>(future: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        handle.spawn(future);
+    } else if let Ok(runtime) = current() {
+        runtime.runtime.spawn(future);
+    }
+}
+
+/// Wait for `duration` on the runtime's clock.
+pub async fn sleep(duration: Duration) {
+    tokio::time::sleep(duration).await;
 }
 
 /// Sleep helper for code outside this module that needs tokio time.

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 import loopfree
 import pytest
 
-
 BIG_BODY = b"x" * (1 << 20)
 
 

@@ -13,11 +13,13 @@
 //! A `Pending` holds no reference to any event loop once it is done: the
 //! callback is dropped as soon as it has run, or when the request is cancelled.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::panic::AssertUnwindSafe;
 use std::pin::pin;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
 use pyo3::prelude::*;
@@ -141,7 +143,7 @@ where
             )),
         }
     };
-    let finished = block_checking_signals(py, &runtime, joined)
+    let finished = block_checking_signals(py, &runtime, spin_then_wait(joined))
         .and_then(|done| done.map_err(PyErr::from))
         .and_then(|outcome| read_filled_body(py, &runtime, outcome));
     match finished {
@@ -181,6 +183,77 @@ fn read_filled_body(
     )?;
     exchange.set_filled(body.unbind(), elapsed);
     Ok(Outcome::Exchange(exchange))
+}
+
+/// Sync waits poll before they sleep, for at most this long (microseconds;
+/// `LOOPFREE_SPIN_US`, 0 turns it off), while recent waits were that short.
+const DEFAULT_SPIN_US: u64 = 200;
+
+/// Recent sync exchange durations, averaged (nanoseconds; 0: none yet).
+static RECENT_EXCHANGE_NANOS: AtomicU64 = AtomicU64::new(0);
+
+fn max_spin() -> Duration {
+    static MAX: OnceLock<Duration> = OnceLock::new();
+    *MAX.get_or_init(|| {
+        let micros = std::env::var("LOOPFREE_SPIN_US")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(DEFAULT_SPIN_US);
+        Duration::from_micros(micros)
+    })
+}
+
+/// The running average after one more exchange took `sample` (weight 1/8).
+fn next_average(average: u64, sample: u64) -> u64 {
+    if average == 0 {
+        return sample.max(1);
+    }
+    (average - average / 8).saturating_add(sample / 8).max(1)
+}
+
+/// How long a sync wait polls before sleeping: `max` while the recent
+/// average exchange fits in it, else not at all (a remote server answering
+/// in milliseconds is waited for asleep, with no CPU spent polling).
+fn spin_budget(average: Duration, max: Duration) -> Duration {
+    if average <= max {
+        max
+    } else {
+        Duration::ZERO
+    }
+}
+
+/// Run a sync exchange, polling the runtime (its I/O without blocking) for a
+/// short while before the caller's thread goes to sleep in `epoll_wait`.
+///
+/// A fast server (loopback, a sidecar) answers within tens of microseconds,
+/// and on this VM sleeping and being woken for that answer cost more than
+/// the request itself (perf: 43 % of a sequential loop's CPU in the kernel's
+/// wake-up and task-switch paths). Polling through that gap raised a
+/// sequential loop from 6.9-7.7k to 12.5-13.5k req/s at about the same CPU
+/// per request (3 interleaved pairs of runs, `LOOPFREE_SPIN_US=0` vs 200). Only the one thread that drives the
+/// runtime for its own request polls, the GIL is released meanwhile, and
+/// slow servers turn it off through the running average.
+async fn spin_then_wait<F: Future>(future: F) -> F::Output {
+    let started = Instant::now();
+    let mut future = pin!(future);
+    let average = Duration::from_nanos(RECENT_EXCHANGE_NANOS.load(Ordering::Relaxed));
+    let until = started + spin_budget(average, max_spin());
+    let output = loop {
+        let polled = poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await;
+        if let Poll::Ready(output) = polled {
+            break output;
+        }
+        if Instant::now() >= until {
+            break future.await;
+        }
+        // Deferred: the scheduler polls I/O without blocking, runs what
+        // woke, then polls this again.
+        runtime::catch_up().await;
+    };
+    let took = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    let average = RECENT_EXCHANGE_NANOS.load(Ordering::Relaxed);
+    RECENT_EXCHANGE_NANOS.store(next_average(average, took), Ordering::Relaxed);
+    output
 }
 
 /// Block the calling thread on `future`, GIL released, driving the runtime;
@@ -396,5 +469,33 @@ impl Pending {
     #[getter]
     fn runtime_pid(&self) -> u32 {
         self.runtime.pid()
+    }
+}
+
+#[cfg(test)]
+mod spin_tests {
+    use super::*;
+
+    #[test]
+    fn average_starts_at_the_first_sample_and_moves_an_eighth() {
+        assert_eq!(next_average(0, 8_000), 8_000);
+        assert_eq!(next_average(8_000, 16_000), 9_000);
+        assert_eq!(next_average(0, 0), 1); // 0 stays "no sample yet"
+    }
+
+    #[test]
+    fn slow_exchanges_turn_the_spin_off_and_fast_ones_back_on() {
+        let max = Duration::from_micros(200);
+        assert_eq!(spin_budget(Duration::from_micros(80), max), max);
+        assert_eq!(spin_budget(Duration::from_millis(3), max), Duration::ZERO);
+        assert_eq!(spin_budget(Duration::ZERO, Duration::ZERO), Duration::ZERO);
+        // A server gone slow is waited for asleep within a few requests.
+        let mut average = 80_000;
+        let mut requests = 0;
+        while spin_budget(Duration::from_nanos(average), max) > Duration::ZERO {
+            average = next_average(average, 5_000_000);
+            requests += 1;
+        }
+        assert!(requests <= 2, "{requests}");
     }
 }

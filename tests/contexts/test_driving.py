@@ -229,3 +229,31 @@ def test_worker_threads_setting(server, setting: str | None, workers: int) -> No
     done = run_python(WORKER_THREADS_DRIVER, server.url + "/", timeout=60, env=env)
     assert done.returncode == 0, done.describe()
     assert done.result == {"statuses": [200], "count": 261, "workers": workers}
+
+
+SPIN_DRIVER = """
+import loopfree
+
+url = _sys.argv[1]
+with loopfree.Client() as client:
+    fast = [client.get(url + "/").status_code for _ in range(20)]
+    # Slow answers switch the polling off; a fast one after them still works.
+    slow = [client.get(url + "/slow?delay=0.05").status_code for _ in range(3)]
+    fast += [client.get(url + "/").status_code for _ in range(10)]
+finish({"fast": sorted(set(fast)), "count": len(fast), "slow": slow})
+"""
+
+
+@pytest.mark.parametrize("setting", [None, "0", "soon"])
+def test_spin_setting(server, setting: str | None) -> None:
+    """
+    LOOPFREE_SPIN_US bounds how long a sync request polls before its thread
+    sleeps (0: never polls); an unparsable value keeps the default. Requests
+    to fast and slow endpoints complete either way.
+    """
+    if setting is None and "LOOPFREE_SPIN_US" in os.environ:
+        pytest.skip("the default needs LOOPFREE_SPIN_US unset in the test run")
+    env = {} if setting is None else {"LOOPFREE_SPIN_US": setting}
+    done = run_python(SPIN_DRIVER, server.url, timeout=60, env=env)
+    assert done.returncode == 0, done.describe()
+    assert done.result == {"fast": [200], "count": 30, "slow": [200, 200, 200]}

@@ -64,22 +64,6 @@ impl ConnectClock {
         }
     }
 
-    /// The request's own connect bound.
-    pub fn timeout(&self) -> Option<Duration> {
-        self.timeout
-    }
-
-    /// Record that this request is opening a new connection.
-    pub fn begin_connect(&self) {
-        self.connecting.store(true, Ordering::SeqCst);
-    }
-
-    /// The clock of the request being polled now, if it set one: for a
-    /// connector outside reqwest's stack (the direct path).
-    pub fn current() -> Option<Arc<Self>> {
-        CURRENT_CLOCK.try_with(Arc::clone).ok()
-    }
-
     /// Whether this request asked the connector for a new connection.
     pub fn connecting(&self) -> bool {
         self.connecting.load(Ordering::SeqCst)
@@ -89,6 +73,33 @@ impl ConnectClock {
     /// connector layer.
     pub async fn scope<F: Future>(self: Arc<Self>, future: F) -> F::Output {
         CURRENT_CLOCK.scope(self, future).await
+    }
+}
+
+/// Bound a new connection of the request being polled now: `connecting` runs
+/// within the request's connect timeout and `client_limit`, whichever is
+/// shorter, and the instant it succeeds is recorded on the request's clock.
+/// The clock is taken now, when the connection is asked for: hyper may go on
+/// polling the returned future in the background after a pooled connection
+/// won the race. Resolves to None when the bound passed.
+pub fn within_connect_bound<T, E>(
+    client_limit: Option<Duration>,
+    connecting: impl Future<Output = Result<T, E>>,
+) -> impl Future<Output = Option<Result<T, E>>> {
+    let clock = CURRENT_CLOCK.try_with(Arc::clone).ok();
+    if let Some(clock) = &clock {
+        clock.connecting.store(true, Ordering::SeqCst);
+    }
+    let limit = match (clock.as_ref().and_then(|c| c.timeout), client_limit) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    async move {
+        let connected = runtime::timeout(limit, connecting).await.ok()?;
+        if let (Ok(_), Some(clock)) = (&connected, &clock) {
+            clock.mark_ready();
+        }
+        Some(connected)
     }
 }
 
@@ -125,29 +136,18 @@ where
 
     fn call(&mut self, target: R) -> Self::Future {
         // Called while the request's task polls `execute()`: the task-local
-        // is the request's own clock. A connection hyper keeps building in
-        // the background after a pooled one won the race keeps that clock.
-        let clock = ConnectClock::current();
-        if let Some(clock) = &clock {
-            clock.begin_connect();
-        }
-        let connecting = self.inner.call(target);
+        // is the request's own clock. (reqwest applies the client's connect
+        // timeout itself.)
+        let connecting = within_connect_bound(None, self.inner.call(target));
         Box::pin(async move {
-            let Some(clock) = clock else {
-                return connecting.await;
-            };
-            let connected = runtime::timeout(clock.timeout, connecting).await.map_err(
-                |_elapsed| -> BoxError {
-                    // reqwest reports an io::ErrorKind::TimedOut from its
-                    // connector as a connect timeout.
-                    Box::new(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "connect timed out",
-                    ))
-                },
-            )??;
-            clock.mark_ready();
-            Ok(connected)
+            connecting.await.unwrap_or_else(|| {
+                // reqwest reports an io::ErrorKind::TimedOut from its
+                // connector as a connect timeout.
+                Err(Box::new(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connect timed out",
+                )))
+            })
         })
     }
 }

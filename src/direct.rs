@@ -34,7 +34,7 @@ use hyper::body::Incoming;
 use reqwest::header::{HeaderValue, HOST};
 use reqwest::{Method, Url};
 
-use crate::connect::ConnectClock;
+use crate::connect::within_connect_bound;
 use crate::errors::{Error, ErrorKind, Phase};
 use crate::runtime;
 
@@ -183,21 +183,9 @@ impl DirectPool {
     }
 
     async fn connect(&self, origin: &Origin) -> Result<Sender, Error> {
-        let clock = ConnectClock::current();
-        if let Some(clock) = &clock {
-            clock.begin_connect();
-        }
-        let limit = match (
-            clock.as_ref().and_then(|c| c.timeout()),
-            self.connect_timeout,
-        ) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        let stream = match runtime::timeout(limit, open(origin)).await {
-            Ok(opened) => opened?,
-            Err(_elapsed) => return Err(Error::connect_timed_out()),
-        };
+        let stream = within_connect_bound(self.connect_timeout, open(origin))
+            .await
+            .ok_or_else(Error::connect_timed_out)??;
         let io = hyper_util::rt::TokioIo::new(stream);
         let (sender, connection) = hyper::client::conn::http1::Builder::new()
             // As reqwest is configured in engine.rs: h11 sends names as given.
@@ -209,9 +197,6 @@ impl DirectPool {
             // Its errors reach the request through the sender.
             let _ = connection.await;
         });
-        if let Some(clock) = &clock {
-            clock.mark_ready();
-        }
         Ok(sender)
     }
 

@@ -730,29 +730,25 @@ def test_explicit_http_transport_keeps_the_direct_path() -> None:
 # straight to the engine, so a subclass's `send` or `build_request`, or one
 # patched onto the instance (as `mock.patch.object(client, "send")` does),
 # was never called. httpx's request() always calls both.
-class _CountingClient(loopfree.Client):
+class _CountsBuildRequest:
+    """Records each build_request() and send() call of a client subclass."""
+
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[str] = []
 
     def build_request(self, *args: typing.Any, **kwargs: typing.Any) -> loopfree.Request:
         self.calls.append("build_request")
-        return super().build_request(*args, **kwargs)
+        return super().build_request(*args, **kwargs)  # type: ignore[misc]
 
+
+class _CountingClient(_CountsBuildRequest, loopfree.Client):
     def send(self, request: loopfree.Request, **kwargs: typing.Any) -> loopfree.Response:
         self.calls.append("send")
         return super().send(request, **kwargs)
 
 
-class _CountingAsyncClient(loopfree.AsyncClient):
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[str] = []
-
-    def build_request(self, *args: typing.Any, **kwargs: typing.Any) -> loopfree.Request:
-        self.calls.append("build_request")
-        return super().build_request(*args, **kwargs)
-
+class _CountingAsyncClient(_CountsBuildRequest, loopfree.AsyncClient):
     async def send(self, request: loopfree.Request, **kwargs: typing.Any) -> loopfree.Response:
         self.calls.append("send")
         return await super().send(request, **kwargs)

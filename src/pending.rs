@@ -228,9 +228,9 @@ fn spin_budget(average: Duration, max: Duration) -> Duration {
 /// A fast server (loopback, a sidecar) answers within tens of microseconds,
 /// and on this VM sleeping and being woken for that answer cost more than
 /// the request itself (perf: 43 % of a sequential loop's CPU in the kernel's
-/// wake-up and task-switch paths). Polling through that gap raised a
-/// sequential loop from 6.9-7.7k to 12.5-13.5k req/s at about the same CPU
-/// per request (3 interleaved pairs of runs, `LOOPFREE_SPIN_US=0` vs 200). Only the one thread that drives the
+/// wake-up and task-switch paths). Polling through that gap raised the `seq`
+/// benchmark from 8.4-8.5k to 13.7-14.2k req/s for about 10 % more CPU per
+/// request (63-65 vs 70-73 us; `LOOPFREE_SPIN_US=0` vs 200, 3 rounds each). Only the one thread that drives the
 /// runtime for its own request polls, the GIL is released meanwhile, and
 /// slow servers turn it off through the running average.
 async fn spin_then_wait<F: Future>(future: F) -> F::Output {
